@@ -1,0 +1,55 @@
+// The composition root: core capabilities as plugins first, then the routes that translate HTTP.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import configPlugin from '../plugins/config.js'
+import refreshJobPlugin from '../plugins/refresh-job.js'
+import storePlugin from '../plugins/store.js'
+import tokenPlugin from '../plugins/token.js'
+import healthRoutes from '../routes/health.js'
+import proxyRoutes from '../routes/proxy.js'
+
+export interface BuildAppOptions {
+  /** Variables to use instead of process.env and .env. */
+  env?: Record<string, string | undefined>
+  logger?: FastifyServerOptions['logger']
+}
+
+// Every place a credential could sit in a log object. Bodies of refresh answers are never logged.
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'req.headers["x-admin-key"]',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers["x-api-key"]',
+  'headers["x-admin-key"]',
+  'accessToken',
+  'refreshToken',
+  'access_token',
+  'refresh_token',
+  'client_secret',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.access_token',
+  '*.refresh_token',
+  '*.client_secret'
+]
+
+export function loggerOptions (level = 'info'): FastifyServerOptions['logger'] {
+  return { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
+}
+
+export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(),
+    // Proxied bodies are streamed, not parsed; this bounds only the gateway's own JSON routes.
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true
+  })
+  await app.register(configPlugin, { env: options.env })
+  await app.register(storePlugin)
+  await app.register(tokenPlugin)
+  await app.register(refreshJobPlugin)
+  await app.register(healthRoutes)
+  await app.register(proxyRoutes)
+  return app
+}

@@ -1,0 +1,48 @@
+// The one description of the environment (../shared/PRODUCT.md, Configuration), read through
+// @fastify/env / env-schema. Defaults live here and nowhere else.
+export const DEFAULT_TOKEN_REFRESH_URL = 'https://api.genies.com/auth/v2/refresh-session'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export const configSchema = {
+  type: 'object',
+  required: ['UPSTREAM_URL'],
+  properties: {
+    UPSTREAM_URL: { type: 'string' },
+    AUTH_TOKEN: { type: 'string' },
+    REFRESH_TOKEN: { type: 'string' },
+    TOKEN_REFRESH_URL: { type: 'string', default: DEFAULT_TOKEN_REFRESH_URL },
+    TOKEN_REFRESH_STYLE: { type: 'string', enum: ['json'], default: 'json' },
+    TOKEN_REFRESH_INTERVAL: { type: 'number', exclusiveMinimum: 0, default: 30 },
+    TOKEN_EXPIRY_BUFFER: { type: 'number', minimum: 0, default: 5 },
+    TOKEN_REFRESH_TIMEOUT: { type: 'integer', minimum: 1, default: 10_000 },
+    TOKEN_STORE: { type: 'string', enum: ['memory'], default: 'memory' },
+    HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    PORT: { type: 'integer', minimum: 0, maximum: 65_535, default: 3000 },
+    UPSTREAM_TIMEOUT: { type: 'integer', minimum: 1, default: 30_000 },
+    LOG_LEVEL: { type: 'string', enum: LOG_LEVELS, default: 'info' }
+  }
+} as const
+
+/** The environment as validated by the schema (defaults filled, numbers coerced). */
+export interface EnvConfig {
+  UPSTREAM_URL: string
+  AUTH_TOKEN?: string
+  REFRESH_TOKEN?: string
+  TOKEN_REFRESH_URL: string
+  TOKEN_REFRESH_STYLE: 'json'
+  TOKEN_REFRESH_INTERVAL: number
+  TOKEN_EXPIRY_BUFFER: number
+  TOKEN_REFRESH_TIMEOUT: number
+  TOKEN_STORE: 'memory'
+  HOST: string
+  PORT: number
+  UPSTREAM_TIMEOUT: number
+  LOG_LEVEL: typeof LOG_LEVELS[number]
+}
+
+/** What a variable is for, so a missing one can be explained in its error line. */
+export const VARIABLE_PURPOSE: Record<string, string> = {
+  UPSTREAM_URL: 'the base URL of the API to forward to, e.g. https://api.example.com/v1',
+  AUTH_TOKEN: 'the initial access token (JWT or opaque)'
+}

@@ -1,0 +1,88 @@
+// A local upstream API that answers every request with what it received, so a caller can see
+// the Authorization header the gateway sent. Also serves a server-sent-events stream.
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface ReceivedRequest {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+export interface EchoUpstreamOptions {
+  host?: string
+  port?: number
+  /** Gap between server-sent events on GET /events. */
+  eventGapMs?: number
+}
+
+export class EchoUpstream {
+  readonly received: ReceivedRequest[] = []
+  url = ''
+  private readonly server: Server
+  private readonly options: EchoUpstreamOptions
+  /** Resolving this lets GET /events send its last event and end. */
+  private releaseStream: (() => void) | null = null
+
+  constructor (options: EchoUpstreamOptions = {}) {
+    this.options = options
+    this.server = createServer((req, res) => { this.handle(req, res) })
+  }
+
+  async listen (): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', resolve))
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+    return this
+  }
+
+  async close (): Promise<void> {
+    this.releaseStream?.()
+    this.server.closeAllConnections()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+
+  /** Lets an open /events?hold=1 stream finish. */
+  finishStream (): void {
+    this.releaseStream?.()
+  }
+
+  private handle (req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      const received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
+      this.received.push(received)
+      const path = received.url.split('?')[0]
+      if (path.endsWith('/events')) return this.stream(received, res)
+      const status = /\/status\/(\d{3})$/.exec(path)
+      const body = JSON.stringify({
+        method: received.method,
+        url: received.url,
+        authorization: req.headers.authorization ?? null,
+        headers: req.headers,
+        body: received.body
+      })
+      res.writeHead(status ? Number(status[1]) : 200, { 'content-type': 'application/json', 'x-echo': 'tokengate-demo' }).end(body)
+    })
+  }
+
+  // Two events: the first at once, the second when released (hold=1) or after the gap.
+  private stream (received: ReceivedRequest, res: ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    res.write(`data: ${JSON.stringify({ n: 1, authorization: received.headers.authorization ?? null })}\n\n`)
+    const finish = (): void => {
+      this.releaseStream = null
+      res.end(`data: ${JSON.stringify({ n: 2 })}\n\n`)
+    }
+    if (received.url.includes('hold=1')) {
+      this.releaseStream = finish
+    } else {
+      setTimeout(finish, this.options.eventGapMs ?? 1000)
+    }
+  }
+}
+
+export async function startEchoUpstream (options: EchoUpstreamOptions = {}): Promise<EchoUpstream> {
+  return new EchoUpstream(options).listen()
+}

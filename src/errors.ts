@@ -1,0 +1,65 @@
+// Typed errors of the core. Each carries a TOKENGATE_ code and the HTTP status a route maps it to;
+// messages never hold a token, a secret or an identity provider's answer.
+import createError from '@fastify/error'
+
+export class TokenDecodeError extends createError<[string]>('TOKENGATE_TOKEN_MALFORMED', 'Malformed JWT: %s', 400) {}
+
+/** Why a refresh failed, as shown in health: `invalid_grant`, `timeout`, `bad_response`, `http_500`, … */
+export interface RefreshFailure {
+  reason: string
+  /** Worth another attempt: network errors, timeouts, 5xx, 429. */
+  retryable: boolean
+  /** The identity provider refused the refresh token (400/401): further attempts cannot succeed. */
+  rejected: boolean
+  /** Server-requested delay (Retry-After on 429/503). */
+  retryAfterMs?: number
+}
+
+export class RefreshError extends createError<[string, string]>('TOKENGATE_REFRESH_FAILED', '%s: %s', 502) {
+  readonly reason: string
+  readonly retryable: boolean
+  readonly rejected: boolean
+  readonly retryAfterMs: number | undefined
+  /** What went wrong, without the reason prefix; safe to show (never quotes an answer). */
+  readonly detail: string
+
+  constructor (failure: RefreshFailure, detail: string, options?: { cause?: unknown }) {
+    super(failure.reason, detail)
+    this.detail = detail
+    if (options?.cause !== undefined) this.cause = options.cause
+    this.reason = failure.reason
+    this.retryable = failure.retryable
+    this.rejected = failure.rejected
+    this.retryAfterMs = failure.retryAfterMs
+  }
+}
+
+export class TokenUnavailableError extends createError<[string]>('TOKENGATE_TOKEN_UNAVAILABLE', '%s', 503) {
+  readonly retryAfterSeconds: number
+
+  constructor (message: string, retryAfterSeconds: number) {
+    super(message)
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds))
+  }
+}
+
+/** One problem in the configuration, always naming the variable it is about. */
+export interface ConfigProblem {
+  variable: string
+  message: string
+}
+
+export class ConfigError extends createError<[string]>('TOKENGATE_CONFIG_INVALID', 'Invalid configuration: %s', 500) {
+  readonly problems: ConfigProblem[]
+
+  constructor (problems: ConfigProblem[]) {
+    super(problems.map(formatConfigProblem).join('; '))
+    this.problems = problems
+  }
+}
+
+export function formatConfigProblem (problem: ConfigProblem): string {
+  return `${problem.variable} ${problem.message}`
+}
+
+export class StoreError extends createError<[string]>('TOKENGATE_STORE_FAILED', '%s', 500) {}

@@ -1,0 +1,140 @@
+// One bounded POST to the identity provider: a total time limit (headers and body, so a server
+// that trickles bytes cannot hold a refresh open), a body size limit, and the body always
+// consumed or destroyed. Failures become RefreshErrors whose messages never quote the answer.
+import { request, type Dispatcher } from 'undici'
+import { RefreshError } from '../errors.js'
+
+export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
+export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024
+
+export interface ExchangeLimits {
+  timeoutMs?: number
+  maxAnswerBytes?: number
+  dispatcher?: Dispatcher
+}
+
+export interface ExchangeAnswer {
+  status: number
+  /** The parsed JSON body; undefined when the body is empty or not JSON. */
+  json: unknown
+  retryAfterMs: number | undefined
+}
+
+const ANSWER_TOO_LARGE = Symbol('answer too large')
+
+export async function postForJson (
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  limits: ExchangeLimits = {}
+): Promise<ExchangeAnswer> {
+  const timeoutMs = limits.timeoutMs ?? DEFAULT_REFRESH_TIMEOUT_MS
+  const maxAnswerBytes = limits.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), timeoutMs)
+  try {
+    const response = await request(url, {
+      method: 'POST',
+      headers: { accept: 'application/json', ...headers },
+      body,
+      signal: controller.signal,
+      dispatcher: limits.dispatcher
+    })
+    const text = await readLimited(response.body, maxAnswerBytes)
+    return {
+      status: response.statusCode,
+      json: parseJson(text),
+      retryAfterMs: parseRetryAfter(response.headers['retry-after'])
+    }
+  } catch (err) {
+    if (err === ANSWER_TOO_LARGE) {
+      throw new RefreshError({ reason: 'bad_response', retryable: false, rejected: false },
+        `answer larger than ${maxAnswerBytes} bytes`)
+    }
+    if (controller.signal.aborted) {
+      throw new RefreshError({ reason: 'timeout', retryable: true, rejected: false },
+        `no complete answer within ${timeoutMs} ms`, { cause: err })
+    }
+    const code = (err as { code?: unknown }).code
+    throw new RefreshError({ reason: 'network', retryable: true, rejected: false },
+      `identity provider unreachable${typeof code === 'string' ? ` (${code})` : ''}`, { cause: err })
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function readLimited (body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length
+    if (size > maxBytes) {
+      body.destroy()
+      throw ANSWER_TOO_LARGE
+    }
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+export function parseRetryAfter (value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value
+  if (raw === undefined || raw.trim() === '') return undefined
+  if (/^\d+$/.test(raw.trim())) return Number(raw.trim()) * 1000
+  const date = Date.parse(raw)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
+// OAuth error codes are short ASCII words (RFC 6749 §5.2); anything else is not echoed.
+const OAUTH_ERROR_CODE = /^[a-z_]{1,64}$/
+
+/**
+ * A non-2xx answer as a RefreshError. 400/401 mean the grant itself was refused (for a refresh,
+ * the refresh token is dead): not retried. Network-like statuses (5xx, 429) are retried.
+ */
+export function failureFromStatus (answer: ExchangeAnswer): RefreshError {
+  const { status } = answer
+  const oauthError = (answer.json as { error?: unknown } | undefined)?.error
+  const code = typeof oauthError === 'string' && OAUTH_ERROR_CODE.test(oauthError) ? oauthError : undefined
+  if (status === 400 || status === 401) {
+    return new RefreshError({ reason: code ?? `http_${status}`, retryable: false, rejected: true },
+      `identity provider refused the grant (HTTP ${status})`)
+  }
+  const retryable = status >= 500 || status === 429
+  return new RefreshError({ reason: `http_${status}`, retryable, rejected: false, retryAfterMs: answer.retryAfterMs },
+    `identity provider answered HTTP ${status}${code ? ` (${code})` : ''}`)
+}
+
+export function badResponse (detail: string): RefreshError {
+  return new RefreshError({ reason: 'bad_response', retryable: false, rejected: false }, detail)
+}
+
+/** Epoch ms from a lifetime in seconds (number or numeric string); null for anything else. */
+export function expiryFromLifetime (value: unknown, nowMs: number): number | null {
+  const seconds = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) return null
+  return validEpochMs(nowMs + seconds * 1000)
+}
+
+/** Epoch ms from an absolute expiry: ISO 8601 text, or epoch seconds (number or numeric string). */
+export function expiryFromInstant (value: unknown): number | null {
+  if (typeof value === 'number') return validEpochMs(value * 1000)
+  if (typeof value !== 'string' || value.trim() === '') return null
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return validEpochMs(Number(value) * 1000)
+  const parsed = Date.parse(value)
+  return Number.isNaN(parsed) ? null : parsed
+}
+
+const MAX_DATE_MS = 8.64e15
+
+function validEpochMs (ms: number): number | null {
+  return Number.isFinite(ms) && ms > 0 && ms <= MAX_DATE_MS ? ms : null
+}
