@@ -10,7 +10,8 @@ import proxyRoutes from '../routes/proxy.js'
 export interface BuildAppOptions {
   /** Variables to use instead of process.env and .env. */
   env?: Record<string, string | undefined>
-  logger?: FastifyServerOptions['logger']
+  /** Where log lines go instead of stdout (tests read them). */
+  logStream?: { write (line: string): void }
 }
 
 // Every place a credential could sit in a log object. Bodies of refresh answers are never logged.
@@ -34,13 +35,13 @@ export const REDACTED_PATHS = [
   '*.client_secret'
 ]
 
-export function loggerOptions (level = 'info'): FastifyServerOptions['logger'] {
-  return { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
+export function loggerOptions (stream?: BuildAppOptions['logStream']): FastifyServerOptions['logger'] {
+  return { level: 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, ...(stream ? { stream } : {}) }
 }
 
 export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? loggerOptions(),
+    logger: loggerOptions(options.logStream),
     // Proxied bodies are streamed, not parsed; this bounds only the gateway's own JSON routes.
     bodyLimit: 1024 * 1024,
     return503OnClosing: true

@@ -329,7 +329,7 @@ export class TokenRefreshService {
       return
     }
     if (current !== null && current.refreshAtMs > now + this.checkIntervalMs) {
-      this.log.info(`Token still valid. Expires in ${Math.round((current.expiresAtMs! - now) / 60_000)} minutes`)
+      this.log.info(`Token still valid. Expires in ${formatMinutes(current.expiresAtMs! - now)} minutes`)
       return
     }
     await this.refreshAccessToken('periodic').catch(() => {})
@@ -339,7 +339,8 @@ export class TokenRefreshService {
   startPeriodicRefresh (intervalMinutes: number): void {
     this.stopPeriodicRefresh()
     this.setCheckInterval(intervalMinutes * 60_000)
-    this.periodicTimer = setInterval(() => { void this.checkAndRefresh() }, this.checkIntervalMs)
+    // checkAndRefresh records its failures and never rejects.
+    this.periodicTimer = setInterval(() => { this.checkAndRefresh() }, this.checkIntervalMs)
     this.periodicTimer.unref()
   }
 
@@ -392,6 +393,12 @@ export class TokenRefreshService {
       issuer: current?.issuer ?? null
     }
   }
+}
+
+// Whole minutes as the seed printed them; one decimal below ten minutes, where it matters.
+function formatMinutes (ms: number): string {
+  const minutes = ms / 60_000
+  return minutes >= 10 ? String(Math.round(minutes)) : minutes.toFixed(1)
 }
 
 function toIso (ms: number | null): string | null {

@@ -1,0 +1,89 @@
+// The report of the seed's test-token-refresh.js: who the token speaks for, when it was issued
+// and expires, whether it is VALID, EXPIRING or EXPIRED, and whether refresh is configured.
+import { DEFAULT_EXPIRY_BUFFER_MS, getUserFromToken, type TokenUser } from '../utils/tokenUtils.js'
+
+export interface InspectInput {
+  token: string | null
+  /** Where the token came from, e.g. "AUTH_TOKEN (environment)". */
+  source: string
+  refreshConfigured: boolean
+  refreshStyle: string
+  refreshUrl: string
+  bufferMs?: number
+  nowMs: number
+}
+
+export interface InspectResult {
+  status: 'VALID' | 'EXPIRING' | 'EXPIRED' | 'NO_TOKEN' | 'MALFORMED'
+  report: string
+  /** 0 for VALID and EXPIRING (still usable), 1 otherwise. */
+  exitCode: 0 | 1
+}
+
+export function inspectToken (input: InspectInput): InspectResult {
+  const bufferMs = input.bufferMs ?? DEFAULT_EXPIRY_BUFFER_MS
+  const lines = ['Token Inspection', '']
+  const refreshLines = [
+    'Token Refresh:',
+    '==============',
+    input.refreshConfigured
+      ? `Refresh: configured (${input.refreshStyle} style, ${input.refreshUrl})`
+      : 'Refresh: NOT configured (no REFRESH_TOKEN): the token cannot be renewed automatically'
+  ]
+  if (input.token === null) {
+    lines.push('No token found: set AUTH_TOKEN (or start the gateway once so the token store holds tokens).', '', ...refreshLines)
+    return { status: 'NO_TOKEN', report: lines.join('\n'), exitCode: 1 }
+  }
+  let user: TokenUser | null
+  try {
+    user = getUserFromToken(input.token)
+  } catch (err) {
+    lines.push(`Token source: ${input.source}`, `The token looks like a JWT but cannot be decoded: ${(err as Error).message}`, '', ...refreshLines)
+    return { status: 'MALFORMED', report: lines.join('\n'), exitCode: 1 }
+  }
+  lines.push('Token Information:', '==================', `Token source: ${input.source}`)
+  if (user === null) {
+    lines.push('Token type: opaque (not a JWT): no claims to show, expiry unknown', '', 'Token Status:', '=============',
+      'Token is VALID (expiry unknown: valid until the upstream answers 401)', '', ...refreshLines)
+    return { status: 'VALID', report: lines.join('\n'), exitCode: 0 }
+  }
+  const expiresAtMs = user.expiresAt?.getTime() ?? null
+  lines.push(
+    `User ID: ${user.userId ?? '(none)'}`,
+    `Email: ${user.email ?? '(none)'}`,
+    `Issuer: ${user.issuer ?? '(none)'}`,
+    `Organization: ${user.organization ?? '(none)'}`,
+    '',
+    'Token Timestamps:',
+    '=================',
+    `Issued At: ${user.issuedAt?.toISOString() ?? '(unknown)'}`,
+    `Expires At: ${user.expiresAt?.toISOString() ?? '(no exp claim)'}`,
+    `Current Time: ${new Date(input.nowMs).toISOString()}`,
+    '',
+    'Token Status:',
+    '============='
+  )
+  let status: InspectResult['status'] = 'VALID'
+  if (expiresAtMs !== null && input.nowMs >= expiresAtMs) status = 'EXPIRED'
+  else if (expiresAtMs !== null && input.nowMs >= expiresAtMs - bufferMs) status = 'EXPIRING'
+  const statusLine = {
+    VALID: 'Token is VALID',
+    EXPIRING: `Token is EXPIRING (inside the ${bufferMs / 60_000}-minute expiry buffer: the gateway refreshes it now)`,
+    EXPIRED: 'Token is EXPIRED'
+  }[status as 'VALID' | 'EXPIRING' | 'EXPIRED']
+  lines.push(statusLine)
+  if (expiresAtMs === null) lines.push('Time until expiry: unknown (no exp claim)')
+  else if (status === 'EXPIRED') lines.push(`Expired: ${formatDuration(input.nowMs - expiresAtMs)} ago`)
+  else lines.push(`Time until expiry: ${formatDuration(expiresAtMs - input.nowMs)}`)
+  lines.push('', ...refreshLines)
+  return { status, report: lines.join('\n'), exitCode: status === 'EXPIRED' ? 1 : 0 }
+}
+
+export function formatDuration (ms: number): string {
+  const totalSeconds = Math.floor(ms / 1000)
+  const days = Math.floor(totalSeconds / 86_400)
+  const hours = Math.floor((totalSeconds % 86_400) / 3600)
+  const minutes = Math.floor((totalSeconds % 3600) / 60)
+  const seconds = totalSeconds % 60
+  return `${days} days, ${hours} hours, ${minutes} minutes, ${seconds} seconds`
+}
