@@ -1,20 +1,83 @@
-// Creates the token store chosen by TOKEN_STORE and closes it last, after the refresh job and
-// any refresh in flight have finished with it.
+// Creates the token store chosen by TOKEN_STORE (file by default, memory, or Redis with a client
+// this plugin owns) and closes it last, after the refresh job and any refresh in flight.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+import { ConfigError } from '../src/errors.js'
+import { FileTokenStore } from '../src/stores/fileTokenStore.js'
 import { MemoryTokenStore } from '../src/stores/memoryTokenStore.js'
+import { RedisTokenStore } from '../src/stores/redisTokenStore.js'
 import type { TokenStore } from '../src/stores/tokenStore.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     tokenStore: TokenStore
+    /** The Redis client of the redis store; null with the other stores. */
+    redis: Redis | null
   }
 }
 
+export const REDIS_CONNECT_TIMEOUT_MS = 5_000
+
 async function storePlugin (fastify: FastifyInstance): Promise<void> {
-  const store: TokenStore = new MemoryTokenStore()
+  const config = fastify.gatewayConfig
+  let store: TokenStore
+  let redis: Redis | null = null
+  if (config.store === 'file') {
+    const fileStore = new FileTokenStore(config.storePath)
+    for (const path of await fileStore.exposedPaths()) {
+      fastify.log.warn({ path }, `${path} is readable by other users; tokens belong in a 0700 folder and a 0600 file`)
+    }
+    store = fileStore
+  } else if (config.store === 'redis') {
+    redis = await connectRedis(fastify, config.redisUrl)
+    store = new RedisTokenStore(redis, { keyPrefix: config.storeKey })
+  } else {
+    store = new MemoryTokenStore()
+  }
   fastify.decorate('tokenStore', store)
-  fastify.addHook('onClose', async () => { await store.close() })
+  fastify.decorate('redis', redis)
+  fastify.addHook('onClose', async () => {
+    await store.close()
+    if (redis !== null) await redis.quit().catch(() => { redis!.disconnect() })
+  })
+}
+
+async function connectRedis (fastify: FastifyInstance, url: string): Promise<Redis> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    // Fail commands at once while disconnected: a request must never hang on Redis, the cached
+    // token serves meanwhile. ioredis keeps reconnecting in the background.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    retryStrategy: (times) => Math.min(times * 200, 2_000)
+  })
+  // Without a listener ioredis prints every connection error to the console.
+  let reported = false
+  client.on('error', (err: Error) => {
+    if (reported) return
+    reported = true
+    fastify.log.warn({ code: (err as NodeJS.ErrnoException).code }, 'Redis connection error; retrying in the background')
+  })
+  client.on('ready', () => { reported = false })
+  try {
+    await client.connect()
+  } catch (err) {
+    client.disconnect()
+    throw new ConfigError([{
+      variable: 'REDIS_URL',
+      message: `cannot connect to Redis at ${redactedUrl(url)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
+    }])
+  }
+  return client
+}
+
+// A Redis URL may carry a password.
+function redactedUrl (url: string): string {
+  const parsed = new URL(url)
+  if (parsed.password) parsed.password = '***'
+  return parsed.href
 }
 
 export default fp(storePlugin, { name: 'tokengate-store', fastify: '5.x', dependencies: ['tokengate-config'] })

@@ -4,26 +4,9 @@ import type { FastifyInstance } from 'fastify'
 
 export default async function healthRoutes (fastify: FastifyInstance): Promise<void> {
   fastify.get('/health/token', async (_request, reply) => {
-    const health = fastify.tokenService.getHealth()
-    reply.code(health.status === 'expired' ? 503 : 200).header('cache-control', 'no-store')
-    // Field order follows the contract, so operators reading it raw see what the README shows.
-    return {
-      status: health.status,
-      tokenType: health.tokenType,
-      expiresAt: health.expiresAt,
-      expiresInSeconds: health.expiresInSeconds,
-      refreshEnabled: health.refreshEnabled,
-      refreshStyle: health.refreshStyle,
-      store: fastify.tokenStore.kind,
-      lastRefreshAt: health.lastRefreshAt,
-      lastRefreshError: health.lastRefreshError,
-      consecutiveFailures: health.consecutiveFailures,
-      refreshTokenRejected: health.refreshTokenRejected,
-      refreshCount: health.refreshCount,
-      nextCheckAt: health.nextCheckAt,
-      subject: health.subject,
-      issuer: health.issuer
-    }
+    const body = fastify.tokenHealth()
+    reply.code(body.status === 'expired' ? 503 : 200).header('cache-control', 'no-store')
+    return body
   })
 
   fastify.get('/health/live', async (_request, reply) => {

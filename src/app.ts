@@ -4,6 +4,7 @@ import configPlugin from '../plugins/config.js'
 import refreshJobPlugin from '../plugins/refresh-job.js'
 import storePlugin from '../plugins/store.js'
 import tokenPlugin from '../plugins/token.js'
+import adminRoutes from '../routes/admin.js'
 import healthRoutes from '../routes/health.js'
 import proxyRoutes from '../routes/proxy.js'
 
@@ -51,6 +52,7 @@ export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyI
   await app.register(tokenPlugin)
   await app.register(refreshJobPlugin)
   await app.register(healthRoutes)
+  await app.register(adminRoutes)
   await app.register(proxyRoutes)
   return app
 }

@@ -1,5 +1,6 @@
 // From a schema-valid environment to the typed settings the app uses, with the checks JSON
 // schema cannot express. Every problem names its variable; none quotes a secret.
+import { resolve as resolvePath } from 'node:path'
 import { ConfigError, type ConfigProblem } from '../errors.js'
 import type { RefreshStyle } from '../grants/refreshGrant.js'
 import type { TokenStoreKind } from '../stores/tokenStore.js'
@@ -15,6 +16,12 @@ export interface GatewayConfig {
   expiryBufferMs: number
   refreshTimeoutMs: number
   store: TokenStoreKind
+  /** Absolute path of the file store. */
+  storePath: string
+  redisUrl: string
+  storeKey: string
+  /** Enables the admin routes; null when unset. */
+  adminKey: string | null
   host: string
   port: number
   upstreamTimeoutMs: number
@@ -25,6 +32,7 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
   const problems: ConfigProblem[] = []
   const upstream = parseHttpUrl(env.UPSTREAM_URL, 'UPSTREAM_URL', problems)
   const refreshUrl = parseHttpUrl(env.TOKEN_REFRESH_URL, 'TOKEN_REFRESH_URL', problems)
+  if (env.TOKEN_STORE === 'redis') parseRedisUrl(env.REDIS_URL, problems)
   if (upstream?.search) {
     problems.push({ variable: 'UPSTREAM_URL', message: 'must not have a query string' })
   }
@@ -39,6 +47,10 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     expiryBufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,
     refreshTimeoutMs: env.TOKEN_REFRESH_TIMEOUT,
     store: env.TOKEN_STORE,
+    storePath: resolvePath(env.TOKEN_STORE_PATH),
+    redisUrl: env.REDIS_URL,
+    storeKey: env.TOKEN_STORE_KEY,
+    adminKey: nonEmpty(env.GATEWAY_ADMIN_KEY),
     host: env.HOST,
     port: env.PORT,
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT,
@@ -48,6 +60,16 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
 
 function nonEmpty (value: string | undefined): string | null {
   return value === undefined || value.trim() === '' ? null : value.trim()
+}
+
+function parseRedisUrl (value: string, problems: ConfigProblem[]): void {
+  let url: URL | null = null
+  try {
+    url = new URL(value)
+  } catch {}
+  if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+    problems.push({ variable: 'REDIS_URL', message: 'must be a redis:// or rediss:// URL' })
+  }
 }
 
 function parseHttpUrl (value: string, variable: string, problems: ConfigProblem[]): URL | null {

@@ -16,7 +16,11 @@ export const configSchema = {
     TOKEN_REFRESH_INTERVAL: { type: 'number', exclusiveMinimum: 0, default: 30 },
     TOKEN_EXPIRY_BUFFER: { type: 'number', minimum: 0, default: 5 },
     TOKEN_REFRESH_TIMEOUT: { type: 'integer', minimum: 1, default: 10_000 },
-    TOKEN_STORE: { type: 'string', enum: ['memory'], default: 'memory' },
+    TOKEN_STORE: { type: 'string', enum: ['file', 'memory', 'redis'], default: 'file' },
+    TOKEN_STORE_PATH: { type: 'string', minLength: 1, default: './data/tokens.json' },
+    REDIS_URL: { type: 'string', default: 'redis://127.0.0.1:6379' },
+    TOKEN_STORE_KEY: { type: 'string', minLength: 1, default: 'tokengate:default' },
+    GATEWAY_ADMIN_KEY: { type: 'string' },
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     PORT: { type: 'integer', minimum: 0, maximum: 65_535, default: 3000 },
     UPSTREAM_TIMEOUT: { type: 'integer', minimum: 1, default: 30_000 },
@@ -34,7 +38,11 @@ export interface EnvConfig {
   TOKEN_REFRESH_INTERVAL: number
   TOKEN_EXPIRY_BUFFER: number
   TOKEN_REFRESH_TIMEOUT: number
-  TOKEN_STORE: 'memory'
+  TOKEN_STORE: 'file' | 'memory' | 'redis'
+  TOKEN_STORE_PATH: string
+  REDIS_URL: string
+  TOKEN_STORE_KEY: string
+  GATEWAY_ADMIN_KEY?: string
   HOST: string
   PORT: number
   UPSTREAM_TIMEOUT: number

@@ -2,6 +2,9 @@
 // identity provider issuing 60-second tokens with single-use refresh tokens and a local echo
 // upstream, so refreshes show in the log within a minute. Ctrl-C stops all three.
 import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import pretty from 'pino-pretty'
@@ -40,7 +43,10 @@ async function main (): Promise<void> {
       // 60-second tokens: count the last 15 s as expiring and check every 15 s.
       TOKEN_EXPIRY_BUFFER: '0.25',
       TOKEN_REFRESH_INTERVAL: '0.25',
-      TOKEN_STORE: 'memory',
+      // The default file store, in a folder of its own: restart the demo's gateway and it
+      // carries on with the rotated refresh token.
+      TOKEN_STORE: 'file',
+      TOKEN_STORE_PATH: join(mkdtempSync(join(tmpdir(), 'tokengate-demo-')), 'tokens.json'),
       PORT: String(port),
       LOG_LEVEL: 'info'
     }

@@ -1,9 +1,11 @@
 // The token engine: holds the current access token, decides when it needs refreshing, and makes
 // sure that however many callers ask, one refresh runs at a time. New tokens are handed to the
 // on-updated callback (which persists them) before anyone is given them.
-import { RefreshError, TokenDecodeError, TokenUnavailableError } from '../errors.js'
+import { RefreshError, StoreError, TokenDecodeError, TokenUnavailableError } from '../errors.js'
+import { DEFAULT_REFRESH_TIMEOUT_MS } from '../grants/httpExchange.js'
 import { createJsonRefreshGrant } from '../grants/jsonRefreshGrant.js'
 import type { RefreshGrant, RefreshStyle } from '../grants/refreshGrant.js'
+import type { RefreshLock, SharedTokenStore, TokenRecord } from '../stores/tokenStore.js'
 import { backoffDelay, type BackoffPolicy } from '../utils/backoff.js'
 import { type Clock, type Sleep, realSleep, systemClock } from '../utils/clock.js'
 import { silentLogger, type Logger } from '../utils/logger.js'
@@ -15,6 +17,8 @@ export interface TokensUpdate {
   accessToken: string
   refreshToken: string | null
   expiresAtMs: number | null
+  /** One more than the version of the tokens they replace. */
+  version: number
   trigger: RefreshTrigger
 }
 
@@ -27,6 +31,13 @@ export interface TokenRefreshServiceOptions {
   bufferMs?: number
   /** Known expiry of the initial token when it cannot be decoded from it (opaque, from a store). */
   expiresAtMs?: number | null
+  /** Version of the initial tokens in the store (0 when they come from the environment). */
+  version?: number
+  /**
+   * A store shared with other gateway processes: a refresh then runs under its lock, and a
+   * process that finds the lock taken waits for the holder's tokens instead of refreshing.
+   */
+  shared?: SharedTokenStore
   /** Interval of the periodic check, used to refresh tokens that would not survive until the next one. */
   checkIntervalMs?: number
   /** Attempts within one refresh for retryable failures (network, timeout, 5xx, 429). */
@@ -48,6 +59,8 @@ const REJECTED_RETRY_AFTER_S = 60
 
 export interface TokenHealth {
   status: 'ok' | 'expiring' | 'expired'
+  /** The last failure to save or read tokens in the store; null once it works again. */
+  storeError: string | null
   tokenType: 'jwt' | 'opaque' | null
   expiresAt: string | null
   expiresInSeconds: number | null
@@ -90,6 +103,10 @@ export class TokenRefreshService {
   private refreshCount = 0
   private nextAttemptAtMs = 0
   private nextCheckAtMs: number | null = null
+  private version: number
+  private storeError: string | null = null
+  private readonly shared: SharedTokenStore | null
+  private readonly refreshTimeoutMs: number
 
   constructor (
     accessToken: string | null,
@@ -107,6 +124,9 @@ export class TokenRefreshService {
     this.sleep = options.sleep ?? realSleep
     this.random = options.random ?? Math.random
     this.log = options.logger ?? silentLogger
+    this.version = options.version ?? 0
+    this.shared = options.shared ?? null
+    this.refreshTimeoutMs = options.refreshTimeoutMs ?? DEFAULT_REFRESH_TIMEOUT_MS
     this.grant = options.grant ?? createJsonRefreshGrant({
       url: refreshUrl,
       now: this.now,
@@ -195,8 +215,13 @@ export class TokenRefreshService {
       throw this.recordFailure(new RefreshError({ reason: 'refresh_disabled', retryable: false, rejected: false },
         'no refresh token is configured'), trigger)
     }
-    const presented = this.refreshToken
     this.log.info({ trigger }, trigger === 'admin' ? 'Refreshing access token on request...' : 'Access token expired, refreshing...')
+    if (this.shared !== null) return this.runSharedRefresh(this.shared, trigger)
+    return this.exchangeAndAdopt(trigger)
+  }
+
+  private async exchangeAndAdopt (trigger: RefreshTrigger): Promise<string> {
+    const presented = this.refreshToken
     for (let attempt = 1; ; attempt++) {
       let tokens
       try {
@@ -222,14 +247,125 @@ export class TokenRefreshService {
   }
 
   /**
+   * One refresh across all processes sharing the store: the lock holder refreshes (after taking
+   * any newer record another process left), the others wait for the record it writes.
+   */
+  private async runSharedRefresh (shared: SharedTokenStore, trigger: RefreshTrigger): Promise<string> {
+    let lock
+    try {
+      lock = await shared.acquireRefreshLock()
+    } catch (err) {
+      throw this.recordFailure(this.storeFailed(err), trigger)
+    }
+    if (lock === null) {
+      this.log.info({ trigger }, 'Another replica is refreshing the token; waiting for its result')
+      let newer: TokenRecord | null
+      try {
+        newer = await shared.waitForNewerRecord(this.version, this.sharedWaitMs())
+      } catch (err) {
+        throw this.recordFailure(this.storeFailed(err), trigger)
+      }
+      if (newer === null) {
+        throw this.recordFailure(new RefreshError({ reason: 'refresh_elsewhere_failed', retryable: false, rejected: false },
+          'another replica held the refresh lock but stored no new token'), trigger)
+      }
+      this.adoptRecord(newer)
+      this.clearFailures()
+      return newer.accessToken
+    }
+    try {
+      const latest = await shared.load()
+      this.storeError = null
+      if (latest !== null && latest.version > this.version) {
+        this.adoptRecord(latest)
+        // Another replica refreshed since this one last looked: its tokens serve, unless an
+        // operator asked for a refresh.
+        if (trigger !== 'admin' && !this.needsRefresh()) {
+          this.clearFailures()
+          return latest.accessToken
+        }
+      }
+      return await this.exchangeAndAdopt(trigger)
+    } catch (err) {
+      if (err instanceof RefreshError) throw err
+      throw this.recordFailure(this.storeFailed(err), trigger)
+    } finally {
+      await lock.release().catch(() => {})
+    }
+  }
+
+  // Long enough for the holder's whole refresh: every attempt timing out, plus the backoff.
+  private sharedWaitMs (): number {
+    return this.maxAttempts * (this.refreshTimeoutMs + this.retry.maxMs / 4) + 5_000
+  }
+
+  private storeFailed (err: unknown): RefreshError {
+    const message = (err as Error)?.message ?? String(err)
+    this.storeError = message
+    return new RefreshError({ reason: 'store_unavailable', retryable: false, rejected: false }, message, { cause: err })
+  }
+
+  /** Takes tokens another process stored; they are persisted already. */
+  adoptRecord (record: TokenRecord): void {
+    if (record.version <= this.version) return
+    this.current = this.describe(record.accessToken, record.expiresAtMs, null)
+    this.refreshToken = record.refreshToken
+    this.version = record.version
+    this.log.info({ version: record.version }, 'Token updated by another replica')
+  }
+
+  /** With a shared store: takes a newer record if there is one (periodic checks, reconnects). */
+  async pullFromSharedStore (): Promise<void> {
+    if (this.shared === null) return
+    try {
+      const latest = await this.shared.load()
+      this.storeError = null
+      if (latest !== null) this.adoptRecord(latest)
+    } catch (err) {
+      this.storeFailed(err)
+      this.log.warn({ err: redactedError(err) }, 'Token store unreachable; serving the cached token while it is valid')
+    }
+  }
+
+  /** The tokens as a store record, for writing them back to a store that lost them. */
+  snapshot (): { accessToken: string, refreshToken: string | null, expiresAtMs: number | null, version: number } | null {
+    const current = this.current
+    if (current === null) return null
+    return { accessToken: current.accessToken, refreshToken: this.refreshToken, expiresAtMs: current.expiresAtMs, version: this.version }
+  }
+
+  /** Lets a plugin report store trouble found outside a refresh (health shows it). */
+  reportStoreError (message: string | null): void {
+    this.storeError = message
+  }
+
+  /**
    * Replaces the tokens from outside a refresh (an operator, another replica): persisted and
    * announced like refreshed ones. A missing refresh token keeps the current one.
    */
   async replaceTokens (accessToken: string, refreshToken: string | null, expiresAtMs: number | null = null): Promise<void> {
     await this.whenIdle()
-    await this.adopt(accessToken, refreshToken ?? this.refreshToken, expiresAtMs, 'admin')
+    const lock = this.shared === null ? null : await this.acquireLockPatiently(this.shared)
+    try {
+      // Written as the next version after whatever the shared store holds, so it is not refused.
+      const latest = this.shared === null ? null : await this.shared.load()
+      if (latest !== null && latest.version > this.version) this.version = latest.version
+      await this.adopt(accessToken, refreshToken ?? this.refreshToken, expiresAtMs, 'admin')
+    } finally {
+      await lock?.release().catch(() => {})
+    }
     this.clearFailures()
-    this.log.info('Tokens replaced')
+    this.log.info({ version: this.version }, 'Tokens replaced')
+  }
+
+  private async acquireLockPatiently (shared: SharedTokenStore): Promise<RefreshLock> {
+    const deadline = this.now() + this.sharedWaitMs()
+    for (;;) {
+      const lock = await shared.acquireRefreshLock()
+      if (lock !== null) return lock
+      if (this.now() >= deadline) throw new StoreError('the refresh lock stayed taken')
+      await this.sleep(50)
+    }
   }
 
   private clearFailures (): void {
@@ -243,15 +379,19 @@ export class TokenRefreshService {
   private async adopt (accessToken: string, refreshToken: string | null, expiresAtMs: number | null,
     trigger: RefreshTrigger): Promise<CurrentToken> {
     const next = this.describe(accessToken, expiresAtMs, this.now())
+    const version = this.version + 1
     try {
-      await this.onTokensUpdated(accessToken, refreshToken, { accessToken, refreshToken, expiresAtMs: next.expiresAtMs, trigger })
+      await this.onTokensUpdated(accessToken, refreshToken, { accessToken, refreshToken, expiresAtMs: next.expiresAtMs, version, trigger })
+      this.storeError = null
     } catch (err) {
       // The identity provider may already have spent the old refresh token: the new pair must be
-      // used even though it could not be saved. The store reports its own error for health.
+      // used even though it could not be saved.
+      this.storeError = (err as Error)?.message ?? String(err)
       this.log.error({ err: redactedError(err), trigger }, 'Could not persist the new tokens; serving them from memory')
     }
     this.current = next
     this.refreshToken = refreshToken
+    this.version = version
     return next
   }
 
@@ -315,6 +455,7 @@ export class TokenRefreshService {
     const now = this.now()
     this.nextCheckAtMs = now + this.checkIntervalMs
     this.log.info('[Periodic Refresh] Checking token expiry...')
+    await this.pullFromSharedStore()
     if (!this.refreshEnabled) {
       this.log.debug('Token refresh is disabled; nothing to do')
       return
@@ -378,6 +519,7 @@ export class TokenRefreshService {
     else if (now >= current.refreshAtMs) status = 'expiring'
     return {
       status,
+      storeError: this.storeError,
       tokenType: current?.tokenType ?? null,
       expiresAt: toIso(expiresAtMs),
       expiresInSeconds: expiresAtMs === null ? null : Math.max(0, Math.floor((expiresAtMs - now) / 1000)),

@@ -1,5 +1,7 @@
 // Where tokens live between refreshes and restarts. A store only keeps records; deciding which
 // tokens win and when to refresh is the refresh service's job.
+import { StoreError } from '../errors.js'
+
 export interface TokenRecord {
   accessToken: string
   refreshToken: string | null
@@ -19,4 +21,48 @@ export interface TokenStore {
   load (): Promise<TokenRecord | null>
   save (record: TokenRecord): Promise<void>
   close (): Promise<void>
+}
+
+/** A lock on refreshing, held by one process of many; renewed by its holder until released. */
+export interface RefreshLock {
+  release (): Promise<void>
+}
+
+/**
+ * What a store shared by several gateway processes adds, so that exactly one of them refreshes
+ * and the others take its result instead of spending the same refresh token.
+ */
+export interface SharedTokenStore extends TokenStore {
+  /** Null when another process holds the lock. Rejects when the store cannot be reached. */
+  acquireRefreshLock (): Promise<RefreshLock | null>
+  /**
+   * Resolves with the first record newer than `version`, or null once the lock is free with no
+   * newer record (the holder failed) or `timeoutMs` has passed.
+   */
+  waitForNewerRecord (version: number, timeoutMs: number): Promise<TokenRecord | null>
+}
+
+export function isSharedTokenStore (store: TokenStore): store is SharedTokenStore {
+  return typeof (store as SharedTokenStore).acquireRefreshLock === 'function'
+}
+
+/** A record read back from storage, checked field by field; throws StoreError when it is not one. */
+export function parseTokenRecord (value: unknown, where: string): TokenRecord {
+  const record = value as Partial<TokenRecord> | null
+  const valid = record !== null && typeof record === 'object' &&
+    typeof record.accessToken === 'string' && record.accessToken !== '' &&
+    (record.refreshToken === null || (typeof record.refreshToken === 'string' && record.refreshToken !== '')) &&
+    (record.expiresAtMs === null || (typeof record.expiresAtMs === 'number' && Number.isFinite(record.expiresAtMs))) &&
+    typeof record.version === 'number' && Number.isSafeInteger(record.version) && record.version >= 0 &&
+    (record.seedFingerprint === null || typeof record.seedFingerprint === 'string') &&
+    typeof record.updatedAt === 'string'
+  if (!valid) throw new StoreError(`${where} does not hold a token record`)
+  return {
+    accessToken: record.accessToken!,
+    refreshToken: record.refreshToken!,
+    expiresAtMs: record.expiresAtMs!,
+    version: record.version!,
+    seedFingerprint: record.seedFingerprint!,
+    updatedAt: record.updatedAt!
+  }
 }

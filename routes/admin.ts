@@ -1,0 +1,65 @@
+// Runtime token administration: POST /admin/token/refresh forces a refresh, PUT /admin/token
+// replaces the tokens. Guarded by GATEWAY_ADMIN_KEY (x-admin-key); without a configured key the
+// routes answer 404. They are the gateway's own and never proxied.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { HEADER_SAFE_TOKEN } from '../src/grants/jsonRefreshGrant.js'
+import { secretEquals } from '../src/utils/secretCompare.js'
+
+interface ReplaceTokensBody {
+  accessToken: string
+  refreshToken?: string
+}
+
+const replaceTokensSchema = {
+  body: {
+    type: 'object',
+    required: ['accessToken'],
+    additionalProperties: false,
+    properties: {
+      accessToken: { type: 'string', minLength: 1, pattern: HEADER_SAFE_TOKEN.source },
+      refreshToken: { type: 'string', minLength: 1 }
+    }
+  }
+}
+
+export default async function adminRoutes (fastify: FastifyInstance): Promise<void> {
+  const adminKey = fastify.gatewayConfig.adminKey
+
+  fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (adminKey === null) {
+      return reply.code(404).send({ error: 'not_found', message: 'admin routes are disabled (no GATEWAY_ADMIN_KEY)' })
+    }
+    const given = request.headers['x-admin-key']
+    if (!secretEquals(Array.isArray(given) ? given[0] : given, adminKey)) {
+      request.log.warn('Admin request with a missing or wrong x-admin-key')
+      return reply.code(401).send({ error: 'unauthorized', message: 'x-admin-key is missing or wrong' })
+    }
+  })
+
+  // Bad bodies get a short message that never echoes what was sent.
+  fastify.setErrorHandler((error: { validation?: unknown, statusCode?: number }, request, reply) => {
+    if (error.validation !== undefined) {
+      return reply.code(400).send({ error: 'bad_request', message: 'body must be {"accessToken": "…", "refreshToken"?: "…"} with non-empty strings' })
+    }
+    request.log.error({ err: error }, 'Admin route failed')
+    return reply.code(error.statusCode ?? 500).send({ error: 'internal_error', message: 'the admin action failed' })
+  })
+
+  fastify.post('/admin/token/refresh', async (request, reply) => {
+    try {
+      await fastify.tokenService.refreshAccessToken('admin')
+    } catch {
+      request.log.warn('Forced refresh failed')
+      return reply.code(502).send(fastify.tokenHealth())
+    }
+    return fastify.tokenHealth()
+  })
+
+  fastify.put<{ Body: ReplaceTokensBody }>('/admin/token', { schema: replaceTokensSchema }, async (request) => {
+    await fastify.tokenService.replaceTokens(request.body.accessToken, request.body.refreshToken ?? null)
+    return fastify.tokenHealth()
+  })
+
+  // The whole /admin/ namespace is the gateway's own: nothing under it reaches the upstream.
+  fastify.all('/admin/*', async (_request, reply) => reply.code(404).send({ error: 'not_found', message: 'no such admin route' }))
+}

@@ -1,0 +1,96 @@
+// The default store: one JSON file, replaced atomically (temp file in the same folder, fsync,
+// rename, fsync of the folder), so a crash leaves the old record or the new one, never a torn
+// file. The file is 0600 in a 0700 folder; the folder is created on demand.
+import { randomBytes } from 'node:crypto'
+import { constants } from 'node:fs'
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { StoreError } from '../errors.js'
+import { parseTokenRecord, type TokenRecord, type TokenStore } from './tokenStore.js'
+
+export class FileTokenStore implements TokenStore {
+  readonly kind = 'file'
+  readonly path: string
+  private writing: Promise<void> = Promise.resolve()
+
+  constructor (path: string) {
+    this.path = path
+  }
+
+  /** Null when there is no file yet. Throws StoreError when the file exists but is unreadable or not a record. */
+  async load (): Promise<TokenRecord | null> {
+    let text: string
+    try {
+      text = await readFile(this.path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw new StoreError(`cannot read the token file ${this.path} (${(err as NodeJS.ErrnoException).code})`)
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw new StoreError(`the token file ${this.path} is not valid JSON`)
+    }
+    return parseTokenRecord(parsed, `the token file ${this.path}`)
+  }
+
+  /** Saves are queued: one write at a time, each complete before the next starts. */
+  save (record: TokenRecord): Promise<void> {
+    const write = this.writing.then(() => this.write(record))
+    this.writing = write.catch(() => {})
+    return write
+  }
+
+  private async write (record: TokenRecord): Promise<void> {
+    const folder = dirname(this.path)
+    const temp = join(folder, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+    try {
+      await mkdir(folder, { recursive: true, mode: 0o700 })
+      const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+      try {
+        await file.writeFile(`${JSON.stringify(record, null, 2)}\n`, 'utf8')
+        await file.sync()
+      } finally {
+        await file.close()
+      }
+      await rename(temp, this.path)
+      await syncFolder(folder)
+    } catch (err) {
+      await rm(temp, { force: true }).catch(() => {})
+      throw new StoreError(`cannot write the token file ${this.path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+    }
+  }
+
+  /** Moves an unreadable file out of the way, keeping it for the operator; returns where it went. */
+  async moveAside (): Promise<string> {
+    const aside = `${this.path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`
+    await rename(this.path, aside)
+    return aside
+  }
+
+  /** Paths (folder, file) that exist and that users other than the owner may read or enter. */
+  async exposedPaths (): Promise<string[]> {
+    const exposed: string[] = []
+    for (const path of [dirname(this.path), this.path]) {
+      try {
+        if (((await stat(path)).mode & 0o077) !== 0) exposed.push(path)
+      } catch {}
+    }
+    return exposed
+  }
+
+  async close (): Promise<void> {
+    await this.writing
+  }
+}
+
+// The rename is durable only once the folder entry is on disk.
+async function syncFolder (folder: string): Promise<void> {
+  const handle = await open(folder, constants.O_RDONLY)
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}

@@ -1,0 +1,125 @@
+// Tokens shared by several gateway processes through Redis. The record carries a version; a
+// refresh runs under a lock (SET NX PX, renewed while held, released by compare-and-delete), and
+// the processes that find it taken poll for the holder's newer record. The client is handed in
+// and owned by the caller (the store plugin), as @fastify/rate-limit's Redis store does.
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import { StoreError } from '../errors.js'
+import { type Sleep, realSleep } from '../utils/clock.js'
+import { parseTokenRecord, type RefreshLock, type SharedTokenStore, type TokenRecord } from './tokenStore.js'
+
+export const DEFAULT_LOCK_TTL_MS = 5_000
+export const DEFAULT_POLL_INTERVAL_MS = 50
+
+export interface RedisTokenStoreOptions {
+  /** Prefix of this gateway's keys (TOKEN_STORE_KEY), so several gateways share one Redis. */
+  keyPrefix: string
+  /** Life of the refresh lock; its holder renews it every third of that while refreshing. */
+  lockTtlMs?: number
+  pollIntervalMs?: number
+  sleep?: Sleep
+}
+
+// Only the holder may extend or delete the lock: compare the token first, atomically.
+const RENEW_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`
+const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`
+// A record never goes back in time: a write older than what is stored is refused. A stored
+// record is announced on the updates channel so the other processes take it at once.
+const SAVE_IF_NEWER = `local current = redis.call('get', KEYS[1])
+if current then
+  local ok, decoded = pcall(cjson.decode, current)
+  if ok and type(decoded) == 'table' and tonumber(decoded.version) and tonumber(decoded.version) >= tonumber(ARGV[2]) then return 0 end
+end
+redis.call('set', KEYS[1], ARGV[1])
+redis.call('publish', KEYS[2], ARGV[2])
+return 1`
+
+interface TokengateCommands {
+  tokengateRenewLock (key: string, token: string, ttlMs: number): Promise<number>
+  tokengateReleaseLock (key: string, token: string): Promise<number>
+  tokengateSaveIfNewer (key: string, channel: string, json: string, version: number): Promise<number>
+}
+
+export class RedisTokenStore implements SharedTokenStore {
+  readonly kind = 'redis'
+  readonly recordKey: string
+  readonly lockKey: string
+  /** Channel on which every stored version is announced (its message: the version). */
+  readonly updatesChannel: string
+  private readonly client: Redis & TokengateCommands
+  private readonly lockTtlMs: number
+  private readonly pollIntervalMs: number
+  private readonly sleep: Sleep
+
+  constructor (client: Redis, options: RedisTokenStoreOptions) {
+    this.recordKey = `${options.keyPrefix}:tokens`
+    this.lockKey = `${options.keyPrefix}:refresh-lock`
+    this.updatesChannel = `${options.keyPrefix}:updates`
+    this.lockTtlMs = options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS
+    this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS
+    this.sleep = options.sleep ?? realSleep
+    if (typeof (client as Partial<TokengateCommands>).tokengateRenewLock !== 'function') {
+      client.defineCommand('tokengateRenewLock', { numberOfKeys: 1, lua: RENEW_LOCK })
+      client.defineCommand('tokengateReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
+      client.defineCommand('tokengateSaveIfNewer', { numberOfKeys: 2, lua: SAVE_IF_NEWER })
+    }
+    this.client = client as Redis & TokengateCommands
+  }
+
+  async load (): Promise<TokenRecord | null> {
+    const text = await this.call(() => this.client.get(this.recordKey))
+    if (text === null) return null
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw new StoreError(`Redis key ${this.recordKey} is not valid JSON`)
+    }
+    return parseTokenRecord(parsed, `Redis key ${this.recordKey}`)
+  }
+
+  /** Writes the record unless Redis already holds this version or a newer one. */
+  async save (record: TokenRecord): Promise<void> {
+    await this.call(() => this.client.tokengateSaveIfNewer(this.recordKey, this.updatesChannel, JSON.stringify(record), record.version))
+  }
+
+  async acquireRefreshLock (): Promise<RefreshLock | null> {
+    const token = randomBytes(16).toString('hex')
+    const taken = await this.call(() => this.client.set(this.lockKey, token, 'PX', this.lockTtlMs, 'NX'))
+    if (taken !== 'OK') return null
+    // Renewed while held, so a refresh slower than the lock's first life keeps it.
+    const renewal = setInterval(() => {
+      this.client.tokengateRenewLock(this.lockKey, token, this.lockTtlMs).catch(() => {})
+    }, Math.max(10, Math.floor(this.lockTtlMs / 3)))
+    renewal.unref()
+    return {
+      release: async () => {
+        clearInterval(renewal)
+        await this.call(() => this.client.tokengateReleaseLock(this.lockKey, token))
+      }
+    }
+  }
+
+  async waitForNewerRecord (version: number, timeoutMs: number): Promise<TokenRecord | null> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      // The lock is looked at first: a holder writes its record before it releases the lock.
+      const locked = await this.call(() => this.client.exists(this.lockKey))
+      const record = await this.load()
+      if (record !== null && record.version > version) return record
+      if (locked === 0 || Date.now() >= deadline) return null
+      await this.sleep(this.pollIntervalMs)
+    }
+  }
+
+  /** The client belongs to whoever created it. */
+  async close (): Promise<void> {}
+
+  private async call<T> (command: () => Promise<T>): Promise<T> {
+    try {
+      return await command()
+    } catch (err) {
+      throw new StoreError(`Redis unavailable (${(err as Error).message})`)
+    }
+  }
+}
