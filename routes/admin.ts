@@ -7,19 +7,22 @@ import { secretEquals } from '../src/utils/secretCompare.js'
 
 interface ReplaceTokensBody {
   accessToken: string
-  refreshToken?: string
+  refreshToken: string | null
 }
 
-const replaceTokensSchema = {
-  body: {
-    type: 'object',
-    required: ['accessToken'],
-    additionalProperties: false,
-    properties: {
-      accessToken: { type: 'string', minLength: 1, pattern: HEADER_SAFE_TOKEN.source },
-      refreshToken: { type: 'string', minLength: 1 }
-    }
-  }
+class BadAdminBody extends Error {
+  readonly statusCode = 400
+}
+
+// Checked by hand rather than by a route schema: Fastify's validator coerces types (a number
+// would become a token), and a token must arrive exactly as the operator sent it.
+function replaceTokensBody (body: unknown): ReplaceTokensBody {
+  const { accessToken, refreshToken, ...rest } = (body ?? {}) as Record<string, unknown>
+  const valid = typeof accessToken === 'string' && HEADER_SAFE_TOKEN.test(accessToken) &&
+    (refreshToken === undefined || (typeof refreshToken === 'string' && refreshToken.trim() !== '')) &&
+    Object.keys(rest).length === 0
+  if (!valid) throw new BadAdminBody('bad body')
+  return { accessToken: accessToken as string, refreshToken: (refreshToken as string | undefined) ?? null }
 }
 
 export default async function adminRoutes (fastify: FastifyInstance): Promise<void> {
@@ -37,12 +40,12 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
   })
 
   // Bad bodies get a short message that never echoes what was sent.
-  fastify.setErrorHandler((error: { validation?: unknown, statusCode?: number }, request, reply) => {
-    if (error.validation !== undefined) {
-      return reply.code(400).send({ error: 'bad_request', message: 'body must be {"accessToken": "…", "refreshToken"?: "…"} with non-empty strings' })
+  fastify.setErrorHandler((error: { statusCode?: number }, request, reply) => {
+    if (error.statusCode !== undefined && error.statusCode < 500) {
+      return reply.code(400).send({ error: 'bad_request', message: 'body must be JSON {"accessToken": "…", "refreshToken"?: "…"} with non-empty strings' })
     }
     request.log.error({ err: error }, 'Admin route failed')
-    return reply.code(error.statusCode ?? 500).send({ error: 'internal_error', message: 'the admin action failed' })
+    return reply.code(500).send({ error: 'internal_error', message: 'the admin action failed' })
   })
 
   fastify.post('/admin/token/refresh', async (request, reply) => {
@@ -55,8 +58,9 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
     return fastify.tokenHealth()
   })
 
-  fastify.put<{ Body: ReplaceTokensBody }>('/admin/token', { schema: replaceTokensSchema }, async (request) => {
-    await fastify.tokenService.replaceTokens(request.body.accessToken, request.body.refreshToken ?? null)
+  fastify.put('/admin/token', async (request) => {
+    const body = replaceTokensBody(request.body)
+    await fastify.tokenService.replaceTokens(body.accessToken, body.refreshToken)
     return fastify.tokenHealth()
   })
 

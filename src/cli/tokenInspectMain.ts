@@ -1,7 +1,14 @@
 // Process entry for `npm run token:inspect`. Reads the same environment (and .env) as the
-// gateway through env-schema, the engine of @fastify/env, but needs no UPSTREAM_URL.
+// gateway through env-schema, the engine of @fastify/env, but needs no UPSTREAM_URL, and picks
+// the token the gateway would start with (store or environment, by seed fingerprint).
+import { resolve } from 'node:path'
 import envSchema from 'env-schema'
+import { Redis } from 'ioredis'
 import { configSchema, type EnvConfig } from '../config/schema.js'
+import { FileTokenStore } from '../stores/fileTokenStore.js'
+import { RedisTokenStore } from '../stores/redisTokenStore.js'
+import { chooseStartupTokens } from '../stores/seedFingerprint.js'
+import type { TokenRecord } from '../stores/tokenStore.js'
 import { inspectToken } from './tokenInspect.js'
 
 const schema = { ...structuredClone(configSchema), required: [] } as object
@@ -12,11 +19,38 @@ try {
   process.stderr.write(`token:inspect: ${(err as Error).message}\n`)
   process.exit(1)
 }
-const token = env.AUTH_TOKEN?.trim() || null
+
+async function loadStored (): Promise<{ record: TokenRecord | null, where: string }> {
+  if (env.TOKEN_STORE === 'file') {
+    const store = new FileTokenStore(resolve(env.TOKEN_STORE_PATH))
+    return { record: await store.load(), where: `token store (file ${store.path})` }
+  }
+  if (env.TOKEN_STORE === 'redis') {
+    const client = new Redis(env.REDIS_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 3000, retryStrategy: () => null })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      const store = new RedisTokenStore(client, { keyPrefix: env.TOKEN_STORE_KEY })
+      return { record: await store.load(), where: `token store (Redis key ${store.recordKey})` }
+    } finally {
+      client.disconnect()
+    }
+  }
+  return { record: null, where: 'memory store' }
+}
+
+let stored: { record: TokenRecord | null, where: string }
+try {
+  stored = await loadStored()
+} catch (err) {
+  process.stderr.write(`token:inspect: the token store cannot be read (${(err as Error).message}); showing AUTH_TOKEN\n`)
+  stored = { record: null, where: 'none' }
+}
+const start = chooseStartupTokens(stored.record, env.AUTH_TOKEN?.trim() || null, env.REFRESH_TOKEN?.trim() || null)
 const result = inspectToken({
-  token,
-  source: 'AUTH_TOKEN (environment)',
-  refreshConfigured: Boolean(env.REFRESH_TOKEN?.trim()),
+  token: start.accessToken,
+  source: start.source === 'store' ? `${stored.where}, version ${start.version}` : 'AUTH_TOKEN (environment)',
+  refreshConfigured: start.refreshToken !== null,
   refreshStyle: env.TOKEN_REFRESH_STYLE,
   refreshUrl: env.TOKEN_REFRESH_URL,
   bufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,

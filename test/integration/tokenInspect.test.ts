@@ -1,0 +1,76 @@
+// `npm run token:inspect` as an operator runs it (the built entry, a clean environment).
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { signJwt } from '../../src/demo/jwt.js'
+import { seedFingerprint } from '../../src/stores/seedFingerprint.js'
+import { ROOT, emptyWorkdir } from '../helpers/process.js'
+import { nowSeconds } from '../helpers/servers.js'
+
+const ENTRY = join(ROOT, 'dist', 'src', 'cli', 'tokenInspectMain.js')
+
+async function inspect (env: Record<string, string>, cwd = emptyWorkdir()): Promise<{ code: number | null, out: string }> {
+  const child = spawn(process.execPath, [ENTRY], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+  child.stderr.on('data', (c: Buffer) => { out += c.toString() })
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  return { code, out }
+}
+
+const claims = { sub: 'user_01INSPECT', email: 'ops@example.com', iss: 'https://issuer.example', org_id: 'org_01INSPECT' }
+
+t.test('a valid JWT: the seed report, exit 0, no UPSTREAM_URL needed', async (t) => {
+  const now = nowSeconds()
+  const { code, out } = await inspect({ AUTH_TOKEN: signJwt({ ...claims, iat: now - 60, exp: now + 3600 }, 'k'), REFRESH_TOKEN: 'rt', TOKEN_STORE: 'memory' })
+  t.equal(code, 0)
+  for (const line of [/^User ID: user_01INSPECT$/m, /^Email: ops@example.com$/m, /^Issuer: https:\/\/issuer.example$/m,
+    /^Organization: org_01INSPECT$/m, /^Issued At: \d{4}-/m, /^Expires At: \d{4}-/m, /^Current Time: \d{4}-/m,
+    /^Token is VALID$/m, /^Time until expiry: 0 days, 0 hours, (59|60) minutes/m, /^Refresh: configured \(json style/m]) {
+    t.match(out, line)
+  }
+})
+
+t.test('inside the buffer: EXPIRING, exit 0; expired: EXPIRED, exit 1; none: exit 1', async (t) => {
+  const now = nowSeconds()
+  const expiring = await inspect({ AUTH_TOKEN: signJwt({ ...claims, iat: now - 3000, exp: now + 120 }, 'k'), TOKEN_STORE: 'memory' })
+  t.equal(expiring.code, 0)
+  t.match(expiring.out, /^Token is EXPIRING/m)
+  t.match(expiring.out, /^Refresh: NOT configured/m)
+  const expired = await inspect({ AUTH_TOKEN: signJwt({ ...claims, iat: now - 3000, exp: now - 10 }, 'k'), TOKEN_STORE: 'memory' })
+  t.equal(expired.code, 1)
+  t.match(expired.out, /^Token is EXPIRED$/m)
+  const none = await inspect({ TOKEN_STORE: 'memory' })
+  t.equal(none.code, 1)
+  t.match(none.out, /No token found/)
+})
+
+t.test('the same precedence as the gateway: the stored token when the environment is the one it was seeded from', async (t) => {
+  const now = nowSeconds()
+  const seedAccess = signJwt({ ...claims, iat: now - 7200, exp: now - 3600 }, 'k')
+  const rotated = signJwt({ ...claims, sub: 'user_01ROTATED', iat: now, exp: now + 3600 }, 'k')
+  const folder = emptyWorkdir()
+  const path = join(folder, 'tokens.json')
+  writeFileSync(path, JSON.stringify({
+    accessToken: rotated, refreshToken: 'rt_2', expiresAtMs: null, version: 2, seedFingerprint: seedFingerprint(seedAccess, 'rt_1'), updatedAt: new Date().toISOString()
+  }))
+  const same = await inspect({ AUTH_TOKEN: seedAccess, REFRESH_TOKEN: 'rt_1', TOKEN_STORE_PATH: path })
+  t.equal(same.code, 0, 'the stored, rotated token is valid')
+  t.match(same.out, /^User ID: user_01ROTATED$/m)
+  t.match(same.out, /token store \(file .*tokens\.json\), version 2/)
+  const changed = await inspect({ AUTH_TOKEN: seedAccess, REFRESH_TOKEN: 'rt_other', TOKEN_STORE_PATH: path })
+  t.equal(changed.code, 1, 'a different environment wins: its token is expired')
+  t.match(changed.out, /AUTH_TOKEN \(environment\)/)
+})
+
+t.test('.env in the working folder is read, the real environment wins', async (t) => {
+  const now = nowSeconds()
+  const folder = emptyWorkdir()
+  writeFileSync(join(folder, '.env'), `AUTH_TOKEN=${signJwt({ ...claims, sub: 'user_FROM_DOTENV', iat: now, exp: now + 600 }, 'k')}\nTOKEN_STORE=memory\n`)
+  const fromFile = await inspect({}, folder)
+  t.equal(fromFile.code, 0)
+  t.match(fromFile.out, /^User ID: user_FROM_DOTENV$/m)
+  const fromEnv = await inspect({ AUTH_TOKEN: signJwt({ ...claims, sub: 'user_FROM_ENV', iat: now, exp: now + 600 }, 'k') }, folder)
+  t.match(fromEnv.out, /^User ID: user_FROM_ENV$/m)
+})
