@@ -31,8 +31,9 @@ async function configPlugin (fastify: FastifyInstance, options: ConfigPluginOpti
     })
   } catch (err) {
     const errors = (err as { errors?: SchemaError[] }).errors
-    /* c8 ignore next -- env-schema attaches ajv errors to every validation failure */
+    /* c8 ignore start -- env-schema attaches ajv errors to every validation failure; anything else passes through */
     if (errors === undefined) throw err
+    /* c8 ignore stop */
     throw new ConfigError(problemsFromSchemaErrors(errors))
   }
   const config = resolveConfig(fastify.config)

@@ -2,9 +2,9 @@
 // The onRequest hook and @fastify/http-proxy live in this one encapsulated scope, so health and
 // admin routes never run the token hook.
 import fastifyHttpProxy from '@fastify/http-proxy'
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Agent } from 'undici'
-import { TokenUnavailableError } from '../src/errors.js'
+import type { TokenUnavailableError } from '../src/errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,17 +28,16 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   fastify.addHook('onClose', async () => { await agent.close() })
 
   fastify.decorateRequest('upstreamToken', '')
-  fastify.addHook('onRequest', async (request) => {
-    request.upstreamToken = await fastify.getValidAccessToken()
-  })
-
-  fastify.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof TokenUnavailableError) {
+  fastify.addHook('onRequest', async (request, reply) => {
+    try {
+      request.upstreamToken = await fastify.getValidAccessToken()
+    } catch (err) {
+      // getValidAccessToken fails only with TokenUnavailableError: no token and no way to get one.
+      const error = err as TokenUnavailableError
       request.log.warn({ reason: error.message }, 'No usable access token; answering 503 without calling the upstream')
       return reply.code(503).header('retry-after', String(error.retryAfterSeconds))
         .send({ error: 'token_unavailable', message: error.message })
     }
-    return reply.send(error)
   })
 
   await fastify.register(fastifyHttpProxy, {
@@ -61,9 +60,9 @@ function withBearer<H extends Record<string, unknown>> (token: string, headers: 
 }
 
 function upstreamFailed (reply: FastifyReply<any, any>, error: Error & { statusCode?: number }): void {
-  const cause = error.cause as { code?: string } | undefined
   const timedOut = error.statusCode === 504
-  reply.log.warn({ code: cause?.code ?? (error as { code?: string }).code }, timedOut
+  // reply-from wraps the undici error (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, a TLS code) as the cause.
+  reply.log.warn({ code: (error.cause as { code?: string } | undefined)?.code }, timedOut
     ? 'Upstream did not answer in time'
     : 'Upstream unreachable')
   if (timedOut) {

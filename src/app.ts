@@ -47,12 +47,18 @@ export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyI
     bodyLimit: 1024 * 1024,
     return503OnClosing: true
   })
-  await app.register(configPlugin, { env: options.env })
-  await app.register(storePlugin)
-  await app.register(tokenPlugin)
-  await app.register(refreshJobPlugin)
-  await app.register(healthRoutes)
-  await app.register(adminRoutes)
-  await app.register(proxyRoutes)
+  try {
+    await app.register(configPlugin, { env: options.env })
+    await app.register(storePlugin)
+    await app.register(tokenPlugin)
+    await app.register(refreshJobPlugin)
+    await app.register(healthRoutes)
+    await app.register(adminRoutes)
+    await app.register(proxyRoutes)
+  } catch (err) {
+    // What did start (a Redis connection) is closed, so a failed start leaves nothing open.
+    await app.close().catch(() => {})
+    throw err
+  }
   return app
 }

@@ -51,7 +51,8 @@ export class EchoUpstream {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
-      const received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
+      // A server's requests always carry a method and a URL.
+      const received = { method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
       this.received.push(received)
       const path = received.url.split('?')[0]
       if (path.endsWith('/events')) return this.stream(received, res)

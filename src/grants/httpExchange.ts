@@ -30,14 +30,14 @@ export async function postForJson (
 ): Promise<ExchangeAnswer> {
   const timeoutMs = limits.timeoutMs ?? DEFAULT_REFRESH_TIMEOUT_MS
   const maxAnswerBytes = limits.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES
-  const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(), timeoutMs)
+  // One deadline for headers and body together; its timer is unref'd and needs no clearing.
+  const signal = AbortSignal.timeout(timeoutMs)
   try {
     const response = await request(url, {
       method: 'POST',
       headers: { accept: 'application/json', ...headers },
       body,
-      signal: controller.signal,
+      signal,
       dispatcher: limits.dispatcher
     })
     const text = await readLimited(response.body, maxAnswerBytes)
@@ -51,15 +51,13 @@ export async function postForJson (
       throw new RefreshError({ reason: 'bad_response', retryable: false, rejected: false },
         `answer larger than ${maxAnswerBytes} bytes`)
     }
-    if (controller.signal.aborted) {
+    if (signal.aborted) {
       throw new RefreshError({ reason: 'timeout', retryable: true, rejected: false },
         `no complete answer within ${timeoutMs} ms`, { cause: err })
     }
     const code = (err as { code?: unknown }).code
     throw new RefreshError({ reason: 'network', retryable: true, rejected: false },
       `identity provider unreachable${typeof code === 'string' ? ` (${code})` : ''}`, { cause: err })
-  } finally {
-    clearTimeout(timer)
   }
 }
 

@@ -4,7 +4,7 @@
 import { RefreshError, StoreError, TokenDecodeError, TokenUnavailableError } from '../errors.js'
 import { DEFAULT_REFRESH_TIMEOUT_MS } from '../grants/httpExchange.js'
 import { createJsonRefreshGrant } from '../grants/jsonRefreshGrant.js'
-import type { RefreshGrant, RefreshStyle } from '../grants/refreshGrant.js'
+import type { RefreshGrant, RefreshStyle, TokenSet } from '../grants/refreshGrant.js'
 import type { RefreshLock, SharedTokenStore, TokenRecord } from '../stores/tokenStore.js'
 import { backoffDelay, type BackoffPolicy } from '../utils/backoff.js'
 import { type Clock, type Sleep, realSleep, systemClock } from '../utils/clock.js'
@@ -56,6 +56,9 @@ export const DEFAULT_MAX_ATTEMPTS = 3
 export const DEFAULT_RETRY: BackoffPolicy = { baseMs: 500, maxMs: 60_000 }
 // After the refresh token was refused there is nothing to retry; callers are told to come back later.
 const REJECTED_RETRY_AFTER_S = 60
+const MAX_WAIT_WITHIN_REFRESH_MS = 10_000
+// A Retry-After beyond this is treated as this: an hour without trying is already a long outage.
+const MAX_RETRY_AFTER_MS = 60 * 60_000
 
 export interface TokenHealth {
   status: 'ok' | 'expiring' | 'expired'
@@ -222,27 +225,31 @@ export class TokenRefreshService {
 
   private async exchangeAndAdopt (trigger: RefreshTrigger): Promise<string> {
     const presented = this.refreshToken
-    for (let attempt = 1; ; attempt++) {
-      let tokens
-      try {
-        tokens = await this.grant.exchange(presented)
-      } catch (err) {
-        const error = asRefreshError(err)
-        if (!error.retryable || attempt >= this.maxAttempts) throw this.recordFailure(error, trigger)
-        const delayMs = Math.max(error.retryAfterMs ?? 0, backoffDelay(this.retry, attempt, this.random))
-        this.log.warn({ trigger, reason: error.reason, attempt, retryInMs: delayMs }, 'Token refresh attempt failed, retrying')
-        await this.sleep(delayMs)
-        continue
-      }
-      const next = await this.adopt(tokens.accessToken, tokens.refreshToken ?? presented, tokens.expiresAtMs, trigger)
-      this.refreshCount++
-      this.lastRefreshAtMs = this.now()
-      this.clearFailures()
-      this.log.info({ trigger }, 'Token refreshed successfully')
-      this.log.info(next.expiresAtMs === null
-        ? 'New token expiry unknown (opaque token): valid until the upstream answers 401'
-        : `New token expires at: ${new Date(next.expiresAtMs).toISOString()}`)
-      return next.accessToken
+    const tokens = await this.exchangeWithRetries(presented, trigger, 1)
+    const next = await this.adopt(tokens.accessToken, tokens.refreshToken ?? presented, tokens.expiresAtMs, trigger)
+    this.refreshCount++
+    this.lastRefreshAtMs = this.now()
+    this.clearFailures()
+    this.log.info({ trigger }, 'Token refreshed successfully')
+    this.log.info(next.expiresAtMs === null
+      ? 'New token expiry unknown (opaque token): valid until the upstream answers 401'
+      : `New token expires at: ${new Date(next.expiresAtMs).toISOString()}`)
+    return next.accessToken
+  }
+
+  private async exchangeWithRetries (presented: string | null, trigger: RefreshTrigger, attempt: number): Promise<TokenSet> {
+    try {
+      return await this.grant.exchange(presented)
+    } catch (err) {
+      const error = asRefreshError(err)
+      // A server asking for a long pause gets it between refreshes, not inside one: waiting
+      // callers and shutdown must not hang on a Retry-After of an hour.
+      const pausedTooLong = (error.retryAfterMs ?? 0) > MAX_WAIT_WITHIN_REFRESH_MS
+      if (!error.retryable || attempt >= this.maxAttempts || pausedTooLong) throw this.recordFailure(error, trigger)
+      const delayMs = Math.max(error.retryAfterMs ?? 0, backoffDelay(this.retry, attempt, this.random))
+      this.log.warn({ trigger, reason: error.reason, attempt, retryInMs: delayMs }, 'Token refresh attempt failed, retrying')
+      await this.sleep(delayMs)
+      return this.exchangeWithRetries(presented, trigger, attempt + 1)
     }
   }
 
@@ -273,25 +280,27 @@ export class TokenRefreshService {
       this.clearFailures()
       return newer.accessToken
     }
+    return this.refreshUnderLock(shared, trigger).finally(() => lock.release().catch(() => {}))
+  }
+
+  private async refreshUnderLock (shared: SharedTokenStore, trigger: RefreshTrigger): Promise<string> {
+    let latest: TokenRecord | null
     try {
-      const latest = await shared.load()
-      this.storeError = null
-      if (latest !== null && latest.version > this.version) {
-        this.adoptRecord(latest)
-        // Another replica refreshed since this one last looked: its tokens serve, unless an
-        // operator asked for a refresh.
-        if (trigger !== 'admin' && !this.needsRefresh()) {
-          this.clearFailures()
-          return latest.accessToken
-        }
-      }
-      return await this.exchangeAndAdopt(trigger)
+      latest = await shared.load()
     } catch (err) {
-      if (err instanceof RefreshError) throw err
       throw this.recordFailure(this.storeFailed(err), trigger)
-    } finally {
-      await lock.release().catch(() => {})
     }
+    this.storeError = null
+    if (latest !== null && latest.version > this.version) {
+      this.adoptRecord(latest)
+      // Another replica refreshed since this one last looked: its tokens serve, unless an
+      // operator asked for a refresh.
+      if (trigger !== 'admin' && !this.needsRefresh()) {
+        this.clearFailures()
+        return latest.accessToken
+      }
+    }
+    return this.exchangeAndAdopt(trigger)
   }
 
   // Long enough for the holder's whole refresh: every attempt timing out, plus the backoff.
@@ -300,7 +309,7 @@ export class TokenRefreshService {
   }
 
   private storeFailed (err: unknown): RefreshError {
-    const message = (err as Error)?.message ?? String(err)
+    const message = safeMessage(err)
     this.storeError = message
     return new RefreshError({ reason: 'store_unavailable', retryable: false, rejected: false }, message, { cause: err })
   }
@@ -344,7 +353,15 @@ export class TokenRefreshService {
    * announced like refreshed ones. A missing refresh token keeps the current one.
    */
   async replaceTokens (accessToken: string, refreshToken: string | null, expiresAtMs: number | null = null): Promise<void> {
-    await this.whenIdle()
+    // The replacement takes the in-flight slot, so no refresh can spend the old refresh token
+    // while the new tokens are being saved; callers that need a token wait for these.
+    while (this.inflight !== null) await this.whenIdle()
+    const replacing = this.runReplace(accessToken, refreshToken, expiresAtMs)
+    this.inflight = replacing.finally(() => { this.inflight = null })
+    await this.inflight
+  }
+
+  private async runReplace (accessToken: string, refreshToken: string | null, expiresAtMs: number | null): Promise<string> {
     const lock = this.shared === null ? null : await this.acquireLockPatiently(this.shared)
     try {
       // Written as the next version after whatever the shared store holds, so it is not refused.
@@ -356,6 +373,7 @@ export class TokenRefreshService {
     }
     this.clearFailures()
     this.log.info({ version: this.version }, 'Tokens replaced')
+    return accessToken
   }
 
   private async acquireLockPatiently (shared: SharedTokenStore): Promise<RefreshLock> {
@@ -386,7 +404,7 @@ export class TokenRefreshService {
     } catch (err) {
       // The identity provider may already have spent the old refresh token: the new pair must be
       // used even though it could not be saved.
-      this.storeError = (err as Error)?.message ?? String(err)
+      this.storeError = safeMessage(err)
       this.log.error({ err: redactedError(err), trigger }, 'Could not persist the new tokens; serving them from memory')
     }
     this.current = next
@@ -399,7 +417,7 @@ export class TokenRefreshService {
     this.consecutiveFailures++
     this.lastRefreshError = `${error.reason}: ${error.detail}`
     if (error.rejected) this.refreshTokenRejected = true
-    const waitMs = Math.max(error.retryAfterMs ?? 0, backoffDelay(this.retry, this.consecutiveFailures, this.random))
+    const waitMs = Math.max(Math.min(error.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS), backoffDelay(this.retry, this.consecutiveFailures, this.random))
     this.nextAttemptAtMs = this.now() + waitMs
     const fields = { trigger, reason: error.reason, consecutiveFailures: this.consecutiveFailures }
     if (error.rejected) {
@@ -553,8 +571,15 @@ function asRefreshError (err: unknown): RefreshError {
     'unexpected error during refresh', { cause: err })
 }
 
-// Errors from outside (a store, a callback) may quote what they were given; only name and code travel.
+// Errors from outside (a store, a callback) may quote what they were given: only our own
+// StoreError messages (a path, an errno code, Redis' state) travel in full.
 function redactedError (err: unknown): { type: string, code?: string, message: string } {
-  const e = err as { name?: string, code?: string, message?: string }
-  return { type: e?.name ?? 'Error', code: e?.code, message: String(e?.message ?? err).slice(0, 200) }
+  const e = err as { name?: string, code?: string }
+  return { type: e?.name ?? 'Error', code: e?.code, message: safeMessage(err) }
+}
+
+function safeMessage (err: unknown): string {
+  if (err instanceof StoreError) return err.message
+  const e = err as { name?: string, code?: string }
+  return `the token store failed (${e?.code ?? e?.name ?? 'unknown error'})`
 }

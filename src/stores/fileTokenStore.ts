@@ -36,20 +36,27 @@ export class FileTokenStore implements TokenStore {
   }
 
   /** Saves are queued: one write at a time, each complete before the next starts. */
-  save (record: TokenRecord): Promise<void> {
-    const write = this.writing.then(() => this.write(record))
+  async save (record: TokenRecord): Promise<void> {
+    // Serialised now: the record as it was when save() was called is what gets written.
+    let text: string
+    try {
+      text = `${JSON.stringify(record, null, 2)}\n`
+    } catch (err) {
+      throw this.writeFailed(err)
+    }
+    const write = this.writing.then(() => this.write(text))
     this.writing = write.catch(() => {})
     return write
   }
 
-  private async write (record: TokenRecord): Promise<void> {
+  private async write (text: string): Promise<void> {
     const folder = dirname(this.path)
     const temp = join(folder, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
     try {
       await mkdir(folder, { recursive: true, mode: 0o700 })
       const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
       try {
-        await file.writeFile(`${JSON.stringify(record, null, 2)}\n`, 'utf8')
+        await file.writeFile(text, 'utf8')
         await file.sync()
       } finally {
         await file.close()
@@ -58,8 +65,13 @@ export class FileTokenStore implements TokenStore {
       await syncFolder(folder)
     } catch (err) {
       await rm(temp, { force: true }).catch(() => {})
-      throw new StoreError(`cannot write the token file ${this.path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+      throw this.writeFailed(err)
     }
+  }
+
+  // An errno code where the system gave one (EACCES, ENOSPC, EROFS), else the reason.
+  private writeFailed (err: unknown): StoreError {
+    return new StoreError(`cannot write the token file ${this.path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
   }
 
   /** Moves an unreadable file out of the way, keeping it for the operator; returns where it went. */

@@ -21,8 +21,8 @@ export interface RedisTokenStoreOptions {
 }
 
 // Only the holder may extend or delete the lock: compare the token first, atomically.
-const RENEW_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`
-const RELEASE_LOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`
+const RENEW_LOCK = 'if redis.call(\'get\', KEYS[1]) == ARGV[1] then return redis.call(\'pexpire\', KEYS[1], ARGV[2]) end return 0'
+const RELEASE_LOCK = 'if redis.call(\'get\', KEYS[1]) == ARGV[1] then return redis.call(\'del\', KEYS[1]) end return 0'
 // A record never goes back in time: a write older than what is stored is refused. A stored
 // record is announced on the updates channel so the other processes take it at once.
 const SAVE_IF_NEWER = `local current = redis.call('get', KEYS[1])

@@ -100,8 +100,8 @@ export function describeToken (token: string): TokenDescription {
   if (claims === null) return { tokenType: 'opaque', expiresAtMs: null, issuedAtMs: null, subject: null, issuer: null }
   return {
     tokenType: 'jwt',
-    expiresAtMs: typeof claims.exp === 'number' ? claims.exp * 1000 : null,
-    issuedAtMs: typeof claims.iat === 'number' ? claims.iat * 1000 : null,
+    expiresAtMs: dateClaim(claims.exp)?.getTime() ?? null,
+    issuedAtMs: dateClaim(claims.iat)?.getTime() ?? null,
     subject: stringClaim(claims, 'sub'),
     issuer: stringClaim(claims, 'iss')
   }

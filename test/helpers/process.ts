@@ -1,7 +1,7 @@
 // The gateway as a real child process, started the way `npm start` starts it (node on the
 // built entry file), with a clean environment so nothing of the test runner leaks in.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { chmodSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,10 +24,16 @@ export function emptyWorkdir (): string {
   return mkdtempSync(join(tmpdir(), 'tokengate-test-'))
 }
 
+/**
+ * Children run the compiled dist/ files; coverage is measured on src/ by the in-process tests,
+ * so tap's process tracking is told not to collect theirs.
+ */
+export const CHILD_ENV = { _TAPJS_PROCESSINFO_COVERAGE_: '0' }
+
 export function spawnGateway (env: Record<string, string>, cwd = emptyWorkdir()): { child: ChildProcess, output: () => string, exited: GatewayProcess['exited'] } {
   const child = spawn(process.execPath, [SERVER_ENTRY], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...CHILD_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let text = ''
@@ -59,4 +65,31 @@ export async function startGatewayProcess (t: Teardown, env: Record<string, stri
   await waitForOutput(/Server listening at http:\/\/127\.0\.0\.1:\d+/)
   const port = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(spawned.output())![1]
   return { ...spawned, url: `http://127.0.0.1:${port}`, waitForOutput }
+}
+
+/**
+ * Whether a folder can be made unwritable for this user: root ignores permission bits, so as
+ * root the folder is made immutable (chattr +i); elsewhere chmod 0500 does it.
+ */
+export function canLockFolders (): boolean {
+  if (process.getuid?.() !== 0) return true
+  const probe = mkdtempSync(join(tmpdir(), 'tokengate-chattr-'))
+  try {
+    execFileSync('chattr', ['+i', probe], { stdio: 'ignore' })
+    execFileSync('chattr', ['-i', probe], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Makes `folder` unwritable until the test ends. */
+export function lockFolder (t: Teardown, folder: string): void {
+  if (process.getuid?.() === 0) {
+    execFileSync('chattr', ['+i', folder], { stdio: 'ignore' })
+    t.teardown(() => { execFileSync('chattr', ['-i', folder], { stdio: 'ignore' }) })
+  } else {
+    chmodSync(folder, 0o500)
+    t.teardown(() => { chmodSync(folder, 0o700) })
+  }
 }

@@ -101,6 +101,9 @@ t.test('PUT /admin/token replaces the tokens, persisted like a refresh', async (
   await second.body.dump()
   t.equal((JSON.parse(readFileSync(path, 'utf8')) as { refreshToken: string }).refreshToken, idp.validRefreshToken, 'no refresh token given keeps the old one')
 
+  const empty = await request(`${gw.url}/admin/token`, { method: 'PUT', headers: { 'x-admin-key': KEY } })
+  t.equal(empty.statusCode, 400, 'no body at all')
+  await empty.body.dump()
   for (const bad of ['{}', '{"accessToken": ""}', '{"accessToken": "has space"}', '{"accessToken": 5}', '{"accessToken": "a", "extra": 1}', '[]', '{"accessToken": "a", "refreshToken": ""}', 'not json']) {
     const rejected = await request(`${gw.url}/admin/token`, {
       method: 'PUT', headers: { 'x-admin-key': KEY, 'content-type': 'application/json' }, body: bad

@@ -1,11 +1,10 @@
 // The default file store with the gateway as a real child process: crash right after a rotation,
 // restart, corrupt and unwritable files, and which tokens win at start-up.
-import { execFileSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
-import { emptyWorkdir, spawnGateway, startGatewayProcess } from '../helpers/process.js'
+import { canLockFolders, emptyWorkdir, lockFolder, spawnGateway, startGatewayProcess } from '../helpers/process.js'
 import { echoUpstream, identityProvider, waitFor } from '../helpers/servers.js'
 
 const ADMIN_KEY = 'admin-key-for-tests'
@@ -113,27 +112,22 @@ t.test('a corrupt token file', async (t) => {
   })
 })
 
-t.test('an unwritable folder: the error is logged and shown in health, serving goes on from memory', async (t) => {
+t.test('an unwritable folder: the error is logged and shown in health, serving goes on from memory', {
+  skip: canLockFolders() ? false : 'chattr is not available to make a folder unwritable for root'
+}, async (t) => {
   const idp = await identityProvider(t)
   const upstream = await echoUpstream(t)
   const folder = join(emptyWorkdir(), 'locked')
   mkdirSync(folder, { mode: 0o700 })
-  // Root ignores permission bits; an immutable folder stops root too.
-  if (process.getuid?.() === 0) {
-    try {
-      execFileSync('chattr', ['+i', folder], { stdio: 'ignore' })
-    } catch {
-      t.skip('chattr is not available to make the folder unwritable for root')
-      return
-    }
-    t.teardown(() => { execFileSync('chattr', ['-i', folder], { stdio: 'ignore' }) })
-  } else {
-    chmodSync(folder, 0o500)
-  }
+  lockFolder(t, folder)
   const path = join(folder, 'tokens.json')
   const gw = await startGatewayProcess(t, {
-    UPSTREAM_URL: upstream.url, AUTH_TOKEN: idp.mint(-30), REFRESH_TOKEN: idp.validRefreshToken, TOKEN_REFRESH_URL: idp.refreshUrl,
-    TOKEN_STORE: 'file', TOKEN_STORE_PATH: path
+    UPSTREAM_URL: upstream.url,
+    AUTH_TOKEN: idp.mint(-30),
+    REFRESH_TOKEN: idp.validRefreshToken,
+    TOKEN_REFRESH_URL: idp.refreshUrl,
+    TOKEN_STORE: 'file',
+    TOKEN_STORE_PATH: path
   })
   t.equal(await seen(gw.url), `Bearer ${idp.issued[0]}`, 'the refreshed token serves although it could not be saved')
   await gw.waitForOutput(/Could not persist the new tokens; serving them from memory/)

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process'
 import t from 'tap'
 import { request } from 'undici'
-import { ROOT, emptyWorkdir, spawnGateway, startGatewayProcess } from '../helpers/process.js'
+import { CHILD_ENV, ROOT, emptyWorkdir, spawnGateway, startGatewayProcess } from '../helpers/process.js'
 import { echoUpstream, identityProvider, waitFor } from '../helpers/servers.js'
 
 t.test('a bad environment exits non-zero with one line per problem naming the variable', async (t) => {
@@ -35,6 +35,7 @@ t.test('npm start with UPSTREAM_URL, AUTH_TOKEN, REFRESH_TOKEN, TOKEN_REFRESH_UR
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',
+      ...CHILD_ENV,
       HOME: process.env.HOME ?? emptyWorkdir(),
       UPSTREAM_URL: upstream.url,
       AUTH_TOKEN: idp.mint(-30),

@@ -143,3 +143,18 @@ t.test('health and live routes are answered locally, never proxied', async (t) =
   await health.body.dump()
   t.equal(upstream.received.length, 0, 'the upstream saw none of them')
 })
+
+t.test('an upstream status the gateway cannot send back becomes 502', async (t) => {
+  const idp = await identityProvider(t)
+  // A raw socket: node:http refuses to send such a status itself.
+  const { createServer: createTcpServer } = await import('node:net')
+  const odd = createTcpServer((socket) => {
+    socket.once('data', () => socket.end('HTTP/1.1 999 Odd\r\ncontent-length: 2\r\n\r\nok'))
+  })
+  await new Promise<void>((resolve) => odd.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => odd.close())
+  const gw = await startGateway(t, { UPSTREAM_URL: `http://127.0.0.1:${(odd.address() as AddressInfo).port}`, AUTH_TOKEN: idp.mint(3600) })
+  const res = await request(`${gw.url}/x`)
+  t.equal(res.statusCode, 502)
+  t.equal((await res.body.json() as { error: string }).error, 'upstream_unreachable')
+})

@@ -5,13 +5,13 @@ import { join } from 'node:path'
 import t from 'tap'
 import { signJwt } from '../../src/demo/jwt.js'
 import { seedFingerprint } from '../../src/stores/seedFingerprint.js'
-import { ROOT, emptyWorkdir } from '../helpers/process.js'
+import { CHILD_ENV, ROOT, emptyWorkdir } from '../helpers/process.js'
 import { nowSeconds } from '../helpers/servers.js'
 
 const ENTRY = join(ROOT, 'dist', 'src', 'cli', 'tokenInspectMain.js')
 
 async function inspect (env: Record<string, string>, cwd = emptyWorkdir()): Promise<{ code: number | null, out: string }> {
-  const child = spawn(process.execPath, [ENTRY], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [ENTRY], { cwd, env: { PATH: process.env.PATH ?? '', ...CHILD_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.on('data', (c: Buffer) => { out += c.toString() })
   child.stderr.on('data', (c: Buffer) => { out += c.toString() })

@@ -1,0 +1,261 @@
+// The file store over real temporary folders: what is on disk after a save (mode, content, no temp
+// files), what a failed save leaves behind, queued saves, and the errors of load.
+import { execFileSync } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { StoreError } from '../../src/errors.js'
+import { FileTokenStore } from '../../src/stores/fileTokenStore.js'
+import type { TokenRecord } from '../../src/stores/tokenStore.js'
+
+const record = (version: number): TokenRecord => ({
+  accessToken: `at_${version}`,
+  refreshToken: `rt_${version}`,
+  expiresAtMs: 1_700_000_000_000 + version,
+  version,
+  seedFingerprint: 'f'.repeat(64),
+  updatedAt: new Date(1_700_000_000_000 + version).toISOString()
+})
+
+function tempDir (t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tokengate-file-store-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+const modeOf = (path: string): number => statSync(path).mode & 0o777
+const tempFiles = (dir: string): string[] => readdirSync(dir).filter((name) => name.endsWith('.tmp'))
+const onDisk = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'))
+
+/** The StoreError a promise rejects with; fails the test when it resolves or rejects otherwise. */
+async function storeError (t: Test, promise: Promise<unknown>): Promise<StoreError> {
+  try {
+    await promise
+  } catch (err) {
+    t.ok(err instanceof StoreError, 'a StoreError')
+    t.equal((err as StoreError).code, 'TOKENGATE_STORE_FAILED')
+    return err as StoreError
+  }
+  t.fail('expected a rejection')
+  return new StoreError('no error')
+}
+
+t.test('load returns null when there is no file (nor folder)', async (t) => {
+  const dir = tempDir(t)
+  t.equal(await new FileTokenStore(join(dir, 'tokens.json')).load(), null)
+  t.equal(await new FileTokenStore(join(dir, 'missing', 'tokens.json')).load(), null)
+  t.same(readdirSync(dir), [], 'load creates nothing')
+})
+
+t.test('save writes the record as JSON in a 0600 file; load reads it back', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  t.equal(store.kind, 'file')
+  t.equal(store.path, path)
+  await store.save(record(1))
+  t.equal(modeOf(path), 0o600)
+  t.same(onDisk(path), record(1))
+  t.ok(readFileSync(path, 'utf8').endsWith('}\n'), 'ends with a newline')
+  t.same(await store.load(), record(1))
+  t.same(await new FileTokenStore(path).load(), record(1), 'another store on the same path reads it too')
+  const nulls = { ...record(2), refreshToken: null, expiresAtMs: null, seedFingerprint: null }
+  await store.save(nulls)
+  t.same(await store.load(), nulls, 'null fields survive the round trip')
+  t.same(readdirSync(dir), ['tokens.json'], 'no temp file remains')
+})
+
+t.test('save creates missing folders 0700', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'a', 'b', 'tokens.json')
+  await new FileTokenStore(path).save(record(1))
+  t.equal(modeOf(join(dir, 'a')), 0o700, 'the intermediate folder')
+  t.equal(modeOf(join(dir, 'a', 'b')), 0o700, 'the folder of the file')
+  t.equal(modeOf(path), 0o600)
+  t.same(readdirSync(join(dir, 'a', 'b')), ['tokens.json'])
+})
+
+t.test('save replaces an existing file by a new 0600 one, whatever the old one was', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  writeFileSync(path, 'not even JSON')
+  chmodSync(path, 0o644)
+  await new FileTokenStore(path).save(record(5))
+  t.equal(modeOf(path), 0o600, 'the loose mode went with the old file')
+  t.same(onDisk(path), record(5))
+  t.same(tempFiles(dir), [])
+})
+
+t.test('saves are queued: fired together, they complete in order and the last one is on disk', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  const completed: number[] = []
+  const saves = [1, 2, 3, 4, 5, 6, 7, 8].map((version) => store.save(record(version)).then(() => { completed.push(version) }))
+  await Promise.all(saves)
+  t.same(completed, [1, 2, 3, 4, 5, 6, 7, 8])
+  t.same(onDisk(path), record(8), 'the file parses and holds the last save')
+  t.same(await store.load(), record(8))
+  t.same(readdirSync(dir), ['tokens.json'], 'no temp file remains')
+})
+
+t.test('a queued save writes the record as it was when save() was called', async (t) => {
+  // The memory store copies records in; a queued file save should not see later changes either.
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  const first = store.save(record(1))
+  const second = record(2)
+  const queued = store.save(second)
+  second.accessToken = 'changed after save() returned'
+  await Promise.all([first, queued])
+  t.equal((onDisk(path) as TokenRecord).version, 2, 'the queued save ran')
+  t.equal((onDisk(path) as TokenRecord).accessToken, 'at_2', 'the access token passed to save()')
+})
+
+t.test('close waits for the saves in flight', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  const pending = [store.save(record(1)), store.save(record(2))]
+  t.equal(await store.close(), undefined)
+  t.same(onDisk(path), record(2), 'both saves were on disk when close resolved')
+  await Promise.all(pending)
+  t.same(await store.load(), record(2), 'still readable after close')
+})
+
+t.test('a save that fails in the folder (immutable): StoreError, previous file intact, no temp file', {
+  skip: process.getuid?.() === 0 ? false : 'chattr +i needs root'
+}, async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  await store.save(record(1))
+  // Registered before the attribute is set, so the folder can always be removed afterwards.
+  t.teardown(() => { execFileSync('chattr', ['-i', dir]) })
+  execFileSync('chattr', ['+i', dir])
+  const err = await storeError(t, store.save(record(2)))
+  t.equal(err.message, `cannot write the token file ${path} (EPERM)`)
+  t.equal(err.statusCode, 500)
+  t.same(onDisk(path), record(1), 'the previous record is untouched')
+  t.same(await store.load(), record(1))
+  t.same(readdirSync(dir), ['tokens.json'], 'no temp file left behind')
+  execFileSync('chattr', ['-i', dir])
+  await store.save(record(3))
+  t.same(await store.load(), record(3), 'the store saves again once the folder is writable: the queue is not stuck')
+  t.same(readdirSync(dir), ['tokens.json'])
+})
+
+t.test('a save under a path whose parent is a regular file: StoreError (ENOTDIR), nothing created', async (t) => {
+  const dir = tempDir(t)
+  const blocker = join(dir, 'not-a-folder')
+  writeFileSync(blocker, 'plain file')
+  const path = join(blocker, 'sub', 'tokens.json')
+  const store = new FileTokenStore(path)
+  const err = await storeError(t, store.save(record(1)))
+  t.equal(err.message, `cannot write the token file ${path} (ENOTDIR)`)
+  t.equal(readFileSync(blocker, 'utf8'), 'plain file', 'the file in the way is untouched')
+  t.same(readdirSync(dir), ['not-a-folder'])
+})
+
+t.test('a record that cannot be serialised: StoreError with the reason, temp file removed, previous file intact', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  await store.save(record(1))
+  const unserialisable = { ...record(2), version: 2n } as unknown as TokenRecord
+  const err = await storeError(t, store.save(unserialisable))
+  t.match(err.message, /^cannot write the token file .+ \(Do not know how to serialize a BigInt\)$/, 'an error without a code: its message')
+  t.same(readdirSync(dir), ['tokens.json'], 'the temp file created for the write was removed')
+  t.same(await store.load(), record(1))
+})
+
+t.test('a failed save does not hold up the saves queued behind it', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  const failing = store.save({ ...record(1), version: 1n } as unknown as TokenRecord)
+  const next = store.save(record(2))
+  await storeError(t, failing)
+  await next
+  t.same(onDisk(path), record(2))
+  t.same(readdirSync(dir), ['tokens.json'])
+  await store.close()
+  t.pass('close resolves after a failed save')
+})
+
+t.test('load: StoreError for a file that is not valid JSON', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  for (const text of ['{"accessToken": "at_1", ', '', 'at_1']) {
+    writeFileSync(path, text)
+    const err = await storeError(t, store.load())
+    t.equal(err.message, `the token file ${path} is not valid JSON`, JSON.stringify(text))
+  }
+})
+
+t.test('load: StoreError for JSON that is not a token record', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  for (const value of [null, [], 'at_1', {}, { ...record(1), version: -1 }, { ...record(1), accessToken: '' }]) {
+    writeFileSync(path, JSON.stringify(value))
+    const err = await storeError(t, store.load())
+    t.equal(err.message, `the token file ${path} does not hold a token record`, JSON.stringify(value))
+  }
+})
+
+t.test('load: StoreError naming the code when the file cannot be read', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  mkdirSync(path)
+  const err = await storeError(t, new FileTokenStore(path).load())
+  t.equal(err.message, `cannot read the token file ${path} (EISDIR)`)
+  const blocker = join(dir, 'plain')
+  writeFileSync(blocker, 'x')
+  const under = join(blocker, 'tokens.json')
+  const notDir = await storeError(t, new FileTokenStore(under).load())
+  t.equal(notDir.message, `cannot read the token file ${under} (ENOTDIR)`, 'a file in the way of the folder is reported, not taken for a missing file')
+})
+
+t.test('moveAside renames the file next to itself and returns the new path', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  writeFileSync(path, '{ corrupt')
+  const before = Date.now()
+  const aside = await store.moveAside()
+  t.match(aside, new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.corrupt-\\d{4}-\\d\\d-\\d\\dT\\d\\d-\\d\\d-\\d\\d-\\d{3}Z$`))
+  const stamp = aside.slice(`${path}.corrupt-`.length).replace(/T(\d\d)-(\d\d)-(\d\d)-(\d{3})Z$/, 'T$1:$2:$3.$4Z')
+  t.ok(Date.parse(stamp) >= before && Date.parse(stamp) <= Date.now(), 'stamped with the current time')
+  t.equal(existsSync(path), false, 'the file is gone from its path')
+  t.equal(readFileSync(aside, 'utf8'), '{ corrupt', 'kept, unchanged, for the operator')
+  t.equal(await store.load(), null, 'the store now starts empty')
+  await store.save(record(1))
+  t.same(await store.load(), record(1), 'and saves to its path again')
+  await t.rejects(new FileTokenStore(join(dir, 'missing.json')).moveAside(), { code: 'ENOENT' }, 'nothing to move: the fs error')
+})
+
+t.test('exposedPaths reports the folder and the file when group or others have any access', async (t) => {
+  const dir = tempDir(t)
+  const folder = join(dir, 'store')
+  const path = join(folder, 'tokens.json')
+  const store = new FileTokenStore(path)
+  t.same(await store.exposedPaths(), [], 'neither exists yet')
+  await store.save(record(1))
+  t.same(await store.exposedPaths(), [], 'as created: 0700 folder, 0600 file')
+  chmodSync(folder, 0o755)
+  t.same(await store.exposedPaths(), [folder], 'a folder others may enter')
+  chmodSync(path, 0o640)
+  t.same(await store.exposedPaths(), [folder, path], 'and a file the group may read')
+  chmodSync(folder, 0o700)
+  chmodSync(path, 0o602)
+  t.same(await store.exposedPaths(), [path], 'a file others may write')
+  chmodSync(path, 0o700)
+  t.same(await store.exposedPaths(), [], 'owner bits alone are fine')
+  rmSync(path)
+  chmodSync(folder, 0o701)
+  t.same(await store.exposedPaths(), [folder], 'a missing file is skipped; the folder is still checked')
+})
