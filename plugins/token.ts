@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { ConfigError } from '../src/errors.js'
+import { createGrant } from '../src/grants/createGrant.js'
 import { TokenRefreshService } from '../src/services/tokenRefreshService.js'
 import type { Logger } from '../src/utils/logger.js'
 
@@ -18,7 +19,8 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
   const store = fastify.tokenStore
   const stored = await store.load()
   const accessToken = stored?.accessToken ?? config.authToken
-  if (accessToken === null) {
+  // client_credentials fetches its first token at start-up; every other grant starts from one.
+  if (accessToken === null && config.tokenGrant !== 'client_credentials') {
     throw new ConfigError([{ variable: 'AUTH_TOKEN', message: 'is required (the initial access token, JWT or opaque)' }])
   }
   let version = stored?.version ?? 0
@@ -38,6 +40,7 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
       })
     },
     {
+      grant: createGrant({ style: config.refreshStyle, url: config.refreshUrl, oauthClient: config.oauthClient, timeoutMs: config.refreshTimeoutMs }),
       bufferMs: config.expiryBufferMs,
       checkIntervalMs: config.refreshIntervalMs,
       refreshTimeoutMs: config.refreshTimeoutMs,

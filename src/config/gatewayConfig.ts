@@ -5,12 +5,26 @@ import type { RefreshStyle } from '../grants/refreshGrant.js'
 import type { TokenStoreKind } from '../stores/tokenStore.js'
 import { VARIABLE_PURPOSE, type EnvConfig } from './schema.js'
 
+export type TokenGrantKind = 'refresh_token' | 'client_credentials'
+
+/** OAuth 2.0 client authentication (RFC 6749 §2.3.1) and the scope to ask for. */
+export interface OAuthClientConfig {
+  clientId: string
+  /** Null for a public client: its id then travels in the form body instead of HTTP Basic. */
+  clientSecret: string | null
+  scope: string | null
+}
+
 export interface GatewayConfig {
   upstream: URL
   authToken: string | null
   refreshToken: string | null
   refreshUrl: string
+  /** What health reports and which exchange runs: TOKEN_GRANT=client_credentials wins over TOKEN_REFRESH_STYLE. */
   refreshStyle: RefreshStyle
+  tokenGrant: TokenGrantKind
+  /** Set for the oauth2 and client_credentials styles, null for json. */
+  oauthClient: OAuthClientConfig | null
   refreshIntervalMs: number
   expiryBufferMs: number
   refreshTimeoutMs: number
@@ -28,13 +42,17 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
   if (upstream?.search) {
     problems.push({ variable: 'UPSTREAM_URL', message: 'must not have a query string' })
   }
+  const refreshStyle: RefreshStyle = env.TOKEN_GRANT === 'client_credentials' ? 'client_credentials' : env.TOKEN_REFRESH_STYLE
+  const oauthClient = resolveOAuthClient(env, refreshStyle, problems)
   if (problems.length > 0) throw new ConfigError(problems)
   return {
     upstream: upstream!,
     authToken: nonEmpty(env.AUTH_TOKEN),
     refreshToken: nonEmpty(env.REFRESH_TOKEN),
     refreshUrl: refreshUrl!.href,
-    refreshStyle: env.TOKEN_REFRESH_STYLE,
+    refreshStyle,
+    tokenGrant: env.TOKEN_GRANT,
+    oauthClient,
     refreshIntervalMs: env.TOKEN_REFRESH_INTERVAL * 60_000,
     expiryBufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,
     refreshTimeoutMs: env.TOKEN_REFRESH_TIMEOUT,
@@ -44,6 +62,28 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT,
     logLevel: env.LOG_LEVEL
   }
+}
+
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by single spaces.
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
+
+function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: ConfigProblem[]): OAuthClientConfig | null {
+  if (style === 'json') return null
+  const because = style === 'client_credentials' ? 'TOKEN_GRANT=client_credentials' : 'TOKEN_REFRESH_STYLE=oauth2'
+  const clientId = nonEmpty(env.OAUTH_CLIENT_ID)
+  const clientSecret = nonEmpty(env.OAUTH_CLIENT_SECRET)
+  if (clientId === null) {
+    problems.push({ variable: 'OAUTH_CLIENT_ID', message: `is required when ${because} (${VARIABLE_PURPOSE.OAUTH_CLIENT_ID})` })
+  }
+  // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
+  if (clientSecret === null && style === 'client_credentials') {
+    problems.push({ variable: 'OAUTH_CLIENT_SECRET', message: `is required when ${because} (${VARIABLE_PURPOSE.OAUTH_CLIENT_SECRET})` })
+  }
+  const scopeTokens = nonEmpty(env.OAUTH_SCOPE)?.split(/\s+/) ?? []
+  if (!scopeTokens.every((token) => SCOPE_TOKEN.test(token))) {
+    problems.push({ variable: 'OAUTH_SCOPE', message: 'must be scope tokens separated by spaces (RFC 6749 §3.3: no quotes or backslashes)' })
+  }
+  return clientId === null ? null : { clientId, clientSecret, scope: scopeTokens.length > 0 ? scopeTokens.join(' ') : null }
 }
 
 function nonEmpty (value: string | undefined): string | null {

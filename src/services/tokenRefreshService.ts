@@ -34,6 +34,11 @@ export interface TokenRefreshServiceOptions {
   retry?: BackoffPolicy
   refreshTimeoutMs?: number
   maxAnswerBytes?: number
+  /**
+   * Least time between two refreshes forced by upstream 401s. An upstream that refuses every
+   * token (wrong audience, say) would otherwise cost one refresh per request.
+   */
+  minUnauthorizedRefreshIntervalMs?: number
   now?: Clock
   sleep?: Sleep
   random?: () => number
@@ -43,6 +48,7 @@ export interface TokenRefreshServiceOptions {
 export const DEFAULT_CHECK_INTERVAL_MS = 30 * 60_000
 export const DEFAULT_MAX_ATTEMPTS = 3
 export const DEFAULT_RETRY: BackoffPolicy = { baseMs: 500, maxMs: 60_000 }
+export const DEFAULT_MIN_UNAUTHORIZED_REFRESH_INTERVAL_MS = 10_000
 // After the refresh token was refused there is nothing to retry; callers are told to come back later.
 const REJECTED_RETRY_AFTER_S = 60
 
@@ -90,6 +96,8 @@ export class TokenRefreshService {
   private refreshCount = 0
   private nextAttemptAtMs = 0
   private nextCheckAtMs: number | null = null
+  private readonly minUnauthorizedRefreshIntervalMs: number
+  private nextUnauthorizedRefreshAtMs = 0
 
   constructor (
     accessToken: string | null,
@@ -107,6 +115,7 @@ export class TokenRefreshService {
     this.sleep = options.sleep ?? realSleep
     this.random = options.random ?? Math.random
     this.log = options.logger ?? silentLogger
+    this.minUnauthorizedRefreshIntervalMs = options.minUnauthorizedRefreshIntervalMs ?? DEFAULT_MIN_UNAUTHORIZED_REFRESH_INTERVAL_MS
     this.grant = options.grant ?? createJsonRefreshGrant({
       url: refreshUrl,
       now: this.now,
@@ -174,6 +183,25 @@ export class TokenRefreshService {
     return this.refreshEnabled && !this.refreshTokenRejected && now >= this.nextAttemptAtMs
   }
 
+  /**
+   * The upstream answered 401 to a request sent with `rejectedToken`: the token may have been
+   * revoked before its expiry. Resolves with the token to retry with, or null when the 401
+   * should go to the client as it came. All concurrent 401s share one refresh; a 401 for a
+   * token that has already been replaced starts none (the replacement is returned), and a
+   * refresh forced this way is not repeated within minUnauthorizedRefreshIntervalMs.
+   * Never rejects: a failed refresh is recorded like any other.
+   */
+  async recoverFromUnauthorized (rejectedToken: string): Promise<string | null> {
+    if (this.current !== null && this.current.accessToken !== rejectedToken) {
+      return this.getValidAccessToken().catch(() => null)
+    }
+    if (this.inflight !== null) return this.inflight.catch(() => null)
+    const now = this.now()
+    if (!this.mayAttempt(now) || now < this.nextUnauthorizedRefreshAtMs) return null
+    this.nextUnauthorizedRefreshAtMs = now + this.minUnauthorizedRefreshIntervalMs
+    return this.refreshAccessToken('upstream-401').catch(() => null)
+  }
+
   /** Starts a refresh (or joins the one in flight) and never rejects: failures are recorded. */
   refreshInBackground (trigger: RefreshTrigger): void {
     this.refreshAccessToken(trigger).catch(() => {})
@@ -196,7 +224,8 @@ export class TokenRefreshService {
         'no refresh token is configured'), trigger)
     }
     const presented = this.refreshToken
-    this.log.info({ trigger }, trigger === 'admin' ? 'Refreshing access token on request...' : 'Access token expired, refreshing...')
+    this.log.info({ trigger }, REFRESH_START_MESSAGE[trigger] ??
+      (this.current === null ? 'No access token yet, obtaining one...' : 'Access token expired, refreshing...'))
     for (let attempt = 1; ; attempt++) {
       let tokens
       try {
@@ -393,6 +422,12 @@ export class TokenRefreshService {
       issuer: current?.issuer ?? null
     }
   }
+}
+
+// The seed's "Access token expired, refreshing..." stays the message for expiry-driven refreshes.
+const REFRESH_START_MESSAGE: Partial<Record<RefreshTrigger, string>> = {
+  admin: 'Refreshing access token on request...',
+  'upstream-401': 'Upstream refused the access token (401), refreshing...'
 }
 
 // Whole minutes as the seed printed them; one decimal below ten minutes, where it matters.
