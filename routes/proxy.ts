@@ -5,6 +5,7 @@ import fastifyHttpProxy from '@fastify/http-proxy'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { Agent } from 'undici'
 import { TokenUnavailableError } from '../src/errors.js'
+import { setupUnauthorizedReplay } from './proxy-replay.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,6 +49,7 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     // A transparent proxy: the upstream's 503 goes to the client as it came, never replayed.
     retryMethods: [],
     disableRequestLogging: true,
+    handler: setupUnauthorizedReplay(fastify, fastify.tokenService),
     replyOptions: {
       rewriteRequestHeaders: (request, headers) => withBearer(request.upstreamToken, headers),
       onError: (reply, { error }) => upstreamFailed(reply, error)
