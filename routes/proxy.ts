@@ -2,7 +2,7 @@
 // The onRequest hook and @fastify/http-proxy live in this one encapsulated scope, so health and
 // admin routes never run the token hook.
 import fastifyHttpProxy from '@fastify/http-proxy'
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent } from 'undici'
 import { TokenUnavailableError } from '../src/errors.js'
 import { setupUnauthorizedReplay } from './proxy-replay.js'
@@ -50,6 +50,16 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     retryMethods: [],
     disableRequestLogging: true,
     handler: setupUnauthorizedReplay(fastify, fastify.tokenService),
+    websocket: true,
+    // An upgrade passes the same onRequest hooks as any request, so upstreamToken is set. Its
+    // headers are built from scratch (only the cookie is carried over, as the default does), and
+    // the arguments come in the other order than replyOptions.rewriteRequestHeaders.
+    wsClientOptions: {
+      rewriteRequestHeaders: (headers: Record<string, unknown>, request: FastifyRequest) => withBearer(request.upstreamToken, {
+        ...headers,
+        ...(request.headers.cookie === undefined ? {} : { cookie: request.headers.cookie })
+      })
+    } as object,
     replyOptions: {
       rewriteRequestHeaders: (request, headers) => withBearer(request.upstreamToken, headers),
       onError: (reply, { error }) => upstreamFailed(reply, error)
