@@ -5,6 +5,7 @@ import fastifyHttpProxy from '@fastify/http-proxy'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent } from 'undici'
 import { TokenUnavailableError } from '../src/errors.js'
+import { createKeyMatcher, isLoopbackHost } from '../src/utils/apiKeys.js'
 import { setupUnauthorizedReplay } from './proxy-replay.js'
 
 declare module 'fastify' {
@@ -27,6 +28,19 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     connect: { rejectUnauthorized: true }
   })
   fastify.addHook('onClose', async () => { await agent.close() })
+
+  if (config.apiKeys.length > 0) {
+    const matches = createKeyMatcher(config.apiKeys)
+    // Before the token hook: a caller without a key never makes the gateway fetch a token.
+    fastify.addHook('onRequest', async (request, reply) => {
+      if (matches(request.headers['x-api-key'])) return
+      request.log.warn('Missing or unknown x-api-key; answering 401 without calling the upstream')
+      return reply.code(401).send({ error: 'invalid_api_key', message: 'a valid x-api-key header is required' })
+    })
+  } else if (!isLoopbackHost(config.host)) {
+    fastify.log.warn(`HOST=${config.host} is reachable from other machines and GATEWAY_API_KEYS is not set: ` +
+      'anyone who reaches this port can call the upstream with the gateway\'s token')
+  }
 
   fastify.decorateRequest('upstreamToken', '')
   fastify.addHook('onRequest', async (request) => {

@@ -32,6 +32,8 @@ export interface GatewayConfig {
   host: string
   port: number
   upstreamTimeoutMs: number
+  /** Client keys for proxied routes (GATEWAY_API_KEYS); empty when none are required. */
+  apiKeys: string[]
   logLevel: EnvConfig['LOG_LEVEL']
 }
 
@@ -44,6 +46,7 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
   }
   const refreshStyle: RefreshStyle = env.TOKEN_GRANT === 'client_credentials' ? 'client_credentials' : env.TOKEN_REFRESH_STYLE
   const oauthClient = resolveOAuthClient(env, refreshStyle, problems)
+  const apiKeys = parseApiKeys(env.GATEWAY_API_KEYS, problems)
   if (problems.length > 0) throw new ConfigError(problems)
   return {
     upstream: upstream!,
@@ -60,6 +63,7 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     host: env.HOST,
     port: env.PORT,
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT,
+    apiKeys,
     logLevel: env.LOG_LEVEL
   }
 }
@@ -84,6 +88,20 @@ function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: Conf
     problems.push({ variable: 'OAUTH_SCOPE', message: 'must be scope tokens separated by spaces (RFC 6749 §3.3: no quotes or backslashes)' })
   }
   return clientId === null ? null : { clientId, clientSecret, scope: scopeTokens.length > 0 ? scopeTokens.join(' ') : null }
+}
+
+// A key travels in a header: visible ASCII, and no comma, which separates the keys.
+const API_KEY = /^[\x21-\x2B\x2D-\x7E]+$/
+
+function parseApiKeys (value: string | undefined, problems: ConfigProblem[]): string[] {
+  if (nonEmpty(value) === null) return []
+  const keys = value!.split(',').map((key) => key.trim()).filter((key) => key !== '')
+  if (keys.length === 0) {
+    problems.push({ variable: 'GATEWAY_API_KEYS', message: 'must list at least one key (comma-separated)' })
+  } else if (!keys.every((key) => API_KEY.test(key))) {
+    problems.push({ variable: 'GATEWAY_API_KEYS', message: 'must hold keys of visible ASCII characters without spaces, separated by commas' })
+  }
+  return keys
 }
 
 function nonEmpty (value: string | undefined): string | null {

@@ -23,6 +23,7 @@ export const configSchema = {
     TOKEN_STORE: { type: 'string', enum: ['memory'], default: 'memory' },
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     PORT: { type: 'integer', minimum: 0, maximum: 65_535, default: 3000 },
+    GATEWAY_API_KEYS: { type: 'string' },
     UPSTREAM_TIMEOUT: { type: 'integer', minimum: 1, default: 30_000 },
     LOG_LEVEL: { type: 'string', enum: LOG_LEVELS, default: 'info' }
   }
@@ -45,6 +46,7 @@ export interface EnvConfig {
   TOKEN_STORE: 'memory'
   HOST: string
   PORT: number
+  GATEWAY_API_KEYS?: string
   UPSTREAM_TIMEOUT: number
   LOG_LEVEL: typeof LOG_LEVELS[number]
 }

@@ -1,5 +1,5 @@
-// The configuration of the OAuth 2.0 styles: every bad value is one problem naming its variable,
-// and no problem quotes a secret.
+// The configuration of the OAuth 2.0 styles and gateway keys: every bad value is one problem
+// naming its variable, and no problem quotes a secret.
 import t from 'tap'
 import { resolveConfig } from '../../src/config/gatewayConfig.js'
 import type { EnvConfig } from '../../src/config/schema.js'
@@ -44,11 +44,12 @@ function problems (overrides: Partial<EnvConfig>): string[] {
   return []
 }
 
-t.test('the json style needs no client', async (t) => {
+t.test('the json style needs no client; by default no keys are required', async (t) => {
   const config = resolveConfig(env({ OAUTH_CLIENT_ID: 'ignored' }))
   t.equal(config.refreshStyle, 'json')
   t.equal(config.tokenGrant, 'refresh_token')
   t.equal(config.oauthClient, null)
+  t.same(config.apiKeys, [])
 })
 
 t.test('oauth2: client id required, secret optional (a public client), scope normalised', async (t) => {
@@ -78,6 +79,15 @@ t.test('OAUTH_SCOPE must be RFC 6749 scope tokens', async (t) => {
   t.same(problems({ TOKEN_REFRESH_STYLE: 'oauth2', OAUTH_CLIENT_ID: 'gw', OAUTH_SCOPE: 'api:read "quoted"' }), [
     'OAUTH_SCOPE must be scope tokens separated by spaces (RFC 6749 §3.3: no quotes or backslashes)'
   ])
+})
+
+t.test('GATEWAY_API_KEYS: comma-separated, trimmed, each usable in a header', async (t) => {
+  t.same(resolveConfig(env({ GATEWAY_API_KEYS: ' key-one , key-two,,' })).apiKeys, ['key-one', 'key-two'])
+  t.same(resolveConfig(env({ GATEWAY_API_KEYS: '  ' })).apiKeys, [], 'blank means unset')
+  t.same(problems({ GATEWAY_API_KEYS: ' , ,' }), ['GATEWAY_API_KEYS must list at least one key (comma-separated)'])
+  const [line] = problems({ GATEWAY_API_KEYS: 'good-key,bad key with spaces' })
+  t.equal(line, 'GATEWAY_API_KEYS must hold keys of visible ASCII characters without spaces, separated by commas')
+  t.notMatch(line, /bad key/, 'the keys are not quoted')
 })
 
 t.test('the schema refuses unknown styles and grants, naming the variable', async (t) => {
