@@ -1,6 +1,7 @@
 // The proxy scope: every route not served locally goes to the upstream with our bearer token.
 // The onRequest hook and @fastify/http-proxy live in this one encapsulated scope, so health and
 // admin routes never run the token hook.
+import { rootCertificates } from 'node:tls'
 import fastifyHttpProxy from '@fastify/http-proxy'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent } from 'undici'
@@ -19,13 +20,15 @@ const GATEWAY_HEADERS = ['authorization', 'x-api-key', 'x-admin-key'] as const
 
 export default async function proxyRoutes (fastify: FastifyInstance): Promise<void> {
   const config = fastify.gatewayConfig
+  // UPSTREAM_CA_FILE adds a private CA to the system's; it never turns verification off.
+  const ca = config.upstreamCa === null ? undefined : [...rootCertificates, config.upstreamCa]
   // Our own dispatcher: reply-from's default turns TLS verification off. bodyTimeout 0 lets a
   // started stream (server-sent events) run as long as the upstream keeps it open.
   const agent = new Agent({
     headersTimeout: config.upstreamTimeoutMs,
     bodyTimeout: 0,
     keepAliveTimeout: 60_000,
-    connect: { rejectUnauthorized: true }
+    connect: { rejectUnauthorized: true, ca }
   })
   fastify.addHook('onClose', async () => { await agent.close() })
 
@@ -69,6 +72,7 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     // headers are built from scratch (only the cookie is carried over, as the default does), and
     // the arguments come in the other order than replyOptions.rewriteRequestHeaders.
     wsClientOptions: {
+      ca,
       rewriteRequestHeaders: (headers: Record<string, unknown>, request: FastifyRequest) => withBearer(request.upstreamToken, {
         ...headers,
         ...(request.headers.cookie === undefined ? {} : { cookie: request.headers.cookie })
@@ -86,12 +90,19 @@ function withBearer<H extends Record<string, unknown>> (token: string, headers: 
   return Object.assign(headers, { authorization: `Bearer ${token}` })
 }
 
+// OpenSSL's verification codes as Node reports them (DEPTH_ZERO_SELF_SIGNED_CERT,
+// UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, …).
+const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/
+
 function upstreamFailed (reply: FastifyReply<any, any>, error: Error & { statusCode?: number }): void {
   const cause = error.cause as { code?: string } | undefined
   const timedOut = error.statusCode === 504
-  reply.log.warn({ code: cause?.code ?? (error as { code?: string }).code }, timedOut
+  const code = cause?.code ?? (error as { code?: string }).code
+  reply.log.warn({ code }, timedOut
     ? 'Upstream did not answer in time'
-    : 'Upstream unreachable')
+    : CERTIFICATE_ERROR.test(String(code))
+      ? 'Upstream TLS certificate not trusted; answering 502 (a private CA can be trusted with UPSTREAM_CA_FILE)'
+      : 'Upstream unreachable')
   if (timedOut) {
     reply.code(504).send({ error: 'upstream_timeout', message: 'the upstream did not send its response headers in time' })
   } else {

@@ -1,5 +1,7 @@
 // From a schema-valid environment to the typed settings the app uses, with the checks JSON
 // schema cannot express. Every problem names its variable; none quotes a secret.
+import { X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { ConfigError, type ConfigProblem } from '../errors.js'
 import type { RefreshStyle } from '../grants/refreshGrant.js'
 import type { TokenStoreKind } from '../stores/tokenStore.js'
@@ -34,6 +36,8 @@ export interface GatewayConfig {
   upstreamTimeoutMs: number
   /** Client keys for proxied routes (GATEWAY_API_KEYS); empty when none are required. */
   apiKeys: string[]
+  /** PEM text of UPSTREAM_CA_FILE, trusted in addition to the system's CAs; null when unset. */
+  upstreamCa: string | null
   logLevel: EnvConfig['LOG_LEVEL']
 }
 
@@ -47,6 +51,7 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
   const refreshStyle: RefreshStyle = env.TOKEN_GRANT === 'client_credentials' ? 'client_credentials' : env.TOKEN_REFRESH_STYLE
   const oauthClient = resolveOAuthClient(env, refreshStyle, problems)
   const apiKeys = parseApiKeys(env.GATEWAY_API_KEYS, problems)
+  const upstreamCa = readCaFile(nonEmpty(env.UPSTREAM_CA_FILE), problems)
   if (problems.length > 0) throw new ConfigError(problems)
   return {
     upstream: upstream!,
@@ -64,6 +69,7 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     port: env.PORT,
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT,
     apiKeys,
+    upstreamCa,
     logLevel: env.LOG_LEVEL
   }
 }
@@ -102,6 +108,26 @@ function parseApiKeys (value: string | undefined, problems: ConfigProblem[]): st
     problems.push({ variable: 'GATEWAY_API_KEYS', message: 'must hold keys of visible ASCII characters without spaces, separated by commas' })
   }
   return keys
+}
+
+function readCaFile (path: string | null, problems: ConfigProblem[]): string | null {
+  if (path === null) return null
+  let pem: string
+  try {
+    pem = readFileSync(path, 'utf8')
+  } catch (err) {
+    problems.push({ variable: 'UPSTREAM_CA_FILE', message: `cannot be read (${(err as NodeJS.ErrnoException).code})` })
+    return null
+  }
+  try {
+    // Parsing is the check: a key, a garbled file or a DER file fails here, not at the first request.
+    // eslint-disable-next-line no-new
+    new X509Certificate(pem)
+  } catch {
+    problems.push({ variable: 'UPSTREAM_CA_FILE', message: 'must be a PEM file holding at least one CERTIFICATE' })
+    return null
+  }
+  return pem
 }
 
 function nonEmpty (value: string | undefined): string | null {

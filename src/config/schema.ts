@@ -25,6 +25,7 @@ export const configSchema = {
     PORT: { type: 'integer', minimum: 0, maximum: 65_535, default: 3000 },
     GATEWAY_API_KEYS: { type: 'string' },
     UPSTREAM_TIMEOUT: { type: 'integer', minimum: 1, default: 30_000 },
+    UPSTREAM_CA_FILE: { type: 'string' },
     LOG_LEVEL: { type: 'string', enum: LOG_LEVELS, default: 'info' }
   }
 } as const
@@ -48,6 +49,7 @@ export interface EnvConfig {
   PORT: number
   GATEWAY_API_KEYS?: string
   UPSTREAM_TIMEOUT: number
+  UPSTREAM_CA_FILE?: string
   LOG_LEVEL: typeof LOG_LEVELS[number]
 }
 

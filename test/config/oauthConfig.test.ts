@@ -1,10 +1,14 @@
-// The configuration of the OAuth 2.0 styles and gateway keys: every bad value is one problem
-// naming its variable, and no problem quotes a secret.
+// The configuration of the OAuth 2.0 styles, gateway keys and the upstream CA: every bad value is
+// one problem naming its variable, and no problem quotes a secret.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { resolveConfig } from '../../src/config/gatewayConfig.js'
 import type { EnvConfig } from '../../src/config/schema.js'
 import { ConfigError } from '../../src/errors.js'
 import { buildApp } from '../../src/app.js'
+import { makeCertificate } from '../helpers/tls.js'
 
 function env (overrides: Partial<EnvConfig> = {}): EnvConfig {
   return {
@@ -44,12 +48,13 @@ function problems (overrides: Partial<EnvConfig>): string[] {
   return []
 }
 
-t.test('the json style needs no client; by default no keys are required', async (t) => {
+t.test('the json style needs no client; by default no keys are required and no CA added', async (t) => {
   const config = resolveConfig(env({ OAUTH_CLIENT_ID: 'ignored' }))
   t.equal(config.refreshStyle, 'json')
   t.equal(config.tokenGrant, 'refresh_token')
   t.equal(config.oauthClient, null)
   t.same(config.apiKeys, [])
+  t.equal(config.upstreamCa, null)
 })
 
 t.test('oauth2: client id required, secret optional (a public client), scope normalised', async (t) => {
@@ -88,6 +93,17 @@ t.test('GATEWAY_API_KEYS: comma-separated, trimmed, each usable in a header', as
   const [line] = problems({ GATEWAY_API_KEYS: 'good-key,bad key with spaces' })
   t.equal(line, 'GATEWAY_API_KEYS must hold keys of visible ASCII characters without spaces, separated by commas')
   t.notMatch(line, /bad key/, 'the keys are not quoted')
+})
+
+t.test('UPSTREAM_CA_FILE: read at start-up, must be a certificate', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tokengate-ca-'))
+  const { certFile, certPem, keyFile } = await makeCertificate(dir)
+  t.equal(resolveConfig(env({ UPSTREAM_CA_FILE: certFile })).upstreamCa, certPem)
+  t.same(problems({ UPSTREAM_CA_FILE: join(dir, 'missing.pem') }), ['UPSTREAM_CA_FILE cannot be read (ENOENT)'])
+  t.same(problems({ UPSTREAM_CA_FILE: keyFile }), ['UPSTREAM_CA_FILE must be a PEM file holding at least one CERTIFICATE'], 'a key is not a CA')
+  const text = join(dir, 'notes.txt')
+  writeFileSync(text, 'just some text')
+  t.same(problems({ UPSTREAM_CA_FILE: text }), ['UPSTREAM_CA_FILE must be a PEM file holding at least one CERTIFICATE'])
 })
 
 t.test('the schema refuses unknown styles and grants, naming the variable', async (t) => {
