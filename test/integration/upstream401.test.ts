@@ -41,8 +41,13 @@ async function strictUpstream (t: Test): Promise<StrictUpstream> {
       if (status === 401) {
         const attempt = state.received.length
         held.push(() => {
-          res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"', 'x-refused': 'yes' })
-            .end(JSON.stringify({ error: 'invalid_token', attempt }))
+          const refusal = JSON.stringify({ error: 'invalid_token', attempt })
+          res.writeHead(401, {
+            'content-type': 'application/json',
+            'content-length': String(Buffer.byteLength(refusal)),
+            'www-authenticate': 'Bearer error="invalid_token"',
+            'x-refused': 'yes'
+          }).end(refusal)
         })
         if (held.length >= state.holdRefusals) for (const answer of held.splice(0)) answer()
         return
@@ -76,6 +81,7 @@ t.test('GET: refreshed once and replayed; the client sees only the second answer
   t.equal(res.statusCode, 200)
   t.equal(res.headers['www-authenticate'], undefined, 'no header of the 401 lingers')
   t.equal(res.headers['x-refused'], undefined)
+  t.equal(res.headers['content-length'], undefined, 'nor the 401\'s Content-Length (the 200 is chunked)')
   const body = await res.body.json() as { authorization: string }
   t.equal(body.authorization, `Bearer ${idp.issued[0]}`)
   t.same(upstream.received.map((r) => [r.method, r.url, r.authorization, r.status, r.headers['x-trace']]), [
