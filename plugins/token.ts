@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { ConfigError, StoreError } from '../src/errors.js'
+import { createGrant } from '../src/grants/createGrant.js'
 import { TokenRefreshService } from '../src/services/tokenRefreshService.js'
 import { FileTokenStore } from '../src/stores/fileTokenStore.js'
 import { RedisTokenStore } from '../src/stores/redisTokenStore.js'
@@ -44,7 +45,8 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
   const store = fastify.tokenStore
   const stored = await loadStored(fastify, store)
   const start = chooseStartupTokens(stored, config.authToken, config.refreshToken)
-  if (start.accessToken === null) {
+  // client_credentials fetches its first token at start-up; every other grant starts from one.
+  if (start.accessToken === null && config.tokenGrant !== 'client_credentials') {
     throw new ConfigError([{ variable: 'AUTH_TOKEN', message: 'is required (the initial access token, JWT or opaque): the token store holds none' }])
   }
   if (start.source === 'store') {
@@ -66,6 +68,7 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
       await store.save(record({ accessToken, refreshToken, expiresAtMs: update.expiresAtMs, version: update.version }))
     },
     {
+      grant: createGrant({ style: config.refreshStyle, url: config.refreshUrl, oauthClient: config.oauthClient, timeoutMs: config.refreshTimeoutMs }),
       bufferMs: config.expiryBufferMs,
       checkIntervalMs: config.refreshIntervalMs,
       refreshTimeoutMs: config.refreshTimeoutMs,
@@ -77,9 +80,10 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
   )
 
   // New environment tokens are written at once, so the store forgets the ones they replace.
-  if (start.source === 'environment') {
+  const seeded = service.snapshot()
+  if (start.source === 'environment' && seeded !== null) {
     try {
-      await store.save(record(service.snapshot()!))
+      await store.save(record(seeded))
     } catch (err) {
       service.reportStoreError((err as Error).message)
       fastify.log.error({ err: { message: (err as Error).message } }, 'Could not save the tokens to the store; serving them from memory')

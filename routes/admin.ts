@@ -3,7 +3,7 @@
 // routes answer 404. They are the gateway's own and never proxied.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { HEADER_SAFE_TOKEN } from '../src/grants/jsonRefreshGrant.js'
-import { secretEquals } from '../src/utils/secretCompare.js'
+import { createKeyMatcher } from '../src/utils/apiKeys.js'
 
 interface ReplaceTokensBody {
   accessToken: string
@@ -27,13 +27,13 @@ function replaceTokensBody (body: unknown): ReplaceTokensBody {
 
 export default async function adminRoutes (fastify: FastifyInstance): Promise<void> {
   const adminKey = fastify.gatewayConfig.adminKey
+  const isAdminKey = createKeyMatcher(adminKey === null ? [] : [adminKey])
 
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     if (adminKey === null) {
       return reply.code(404).send({ error: 'not_found', message: 'admin routes are disabled (no GATEWAY_ADMIN_KEY)' })
     }
-    // Node joins a repeated header into one string, so this is a string or undefined.
-    if (!secretEquals(request.headers['x-admin-key'] as string | undefined, adminKey)) {
+    if (!isAdminKey(request.headers['x-admin-key'])) {
       request.log.warn('Admin request with a missing or wrong x-admin-key')
       return reply.code(401).send({ error: 'unauthorized', message: 'x-admin-key is missing or wrong' })
     }

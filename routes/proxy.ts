@@ -1,10 +1,13 @@
 // The proxy scope: every route not served locally goes to the upstream with our bearer token.
 // The onRequest hook and @fastify/http-proxy live in this one encapsulated scope, so health and
 // admin routes never run the token hook.
+import { rootCertificates } from 'node:tls'
 import fastifyHttpProxy from '@fastify/http-proxy'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent } from 'undici'
 import type { TokenUnavailableError } from '../src/errors.js'
+import { createKeyMatcher, isLoopbackHost } from '../src/utils/apiKeys.js'
+import { setupUnauthorizedReplay } from './proxy-replay.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -17,15 +20,30 @@ const GATEWAY_HEADERS = ['authorization', 'x-api-key', 'x-admin-key'] as const
 
 export default async function proxyRoutes (fastify: FastifyInstance): Promise<void> {
   const config = fastify.gatewayConfig
+  // UPSTREAM_CA_FILE adds a private CA to the system's; it never turns verification off.
+  const ca = config.upstreamCa === null ? undefined : [...rootCertificates, config.upstreamCa]
   // Our own dispatcher: reply-from's default turns TLS verification off. bodyTimeout 0 lets a
   // started stream (server-sent events) run as long as the upstream keeps it open.
   const agent = new Agent({
     headersTimeout: config.upstreamTimeoutMs,
     bodyTimeout: 0,
     keepAliveTimeout: 60_000,
-    connect: { rejectUnauthorized: true }
+    connect: { rejectUnauthorized: true, ca }
   })
   fastify.addHook('onClose', async () => { await agent.close() })
+
+  if (config.apiKeys.length > 0) {
+    const matches = createKeyMatcher(config.apiKeys)
+    // Before the token hook: a caller without a key never makes the gateway fetch a token.
+    fastify.addHook('onRequest', async (request, reply) => {
+      if (matches(request.headers['x-api-key'])) return
+      request.log.warn('Missing or unknown x-api-key; answering 401 without calling the upstream')
+      return reply.code(401).send({ error: 'invalid_api_key', message: 'a valid x-api-key header is required' })
+    })
+  } else if (!isLoopbackHost(config.host)) {
+    fastify.log.warn(`HOST=${config.host} is reachable from other machines and GATEWAY_API_KEYS is not set: ` +
+      'anyone who reaches this port can call the upstream with the gateway\'s token')
+  }
 
   fastify.decorateRequest('upstreamToken', '')
   fastify.addHook('onRequest', async (request, reply) => {
@@ -47,6 +65,18 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     // A transparent proxy: the upstream's 503 goes to the client as it came, never replayed.
     retryMethods: [],
     disableRequestLogging: true,
+    handler: setupUnauthorizedReplay(fastify, fastify.tokenService),
+    websocket: true,
+    // An upgrade passes the same onRequest hooks as any request, so upstreamToken is set. Its
+    // headers are built from scratch (only the cookie is carried over, as the default does), and
+    // the arguments come in the other order than replyOptions.rewriteRequestHeaders.
+    wsClientOptions: {
+      ca,
+      rewriteRequestHeaders: (headers: Record<string, unknown>, request: FastifyRequest) => withBearer(request.upstreamToken, {
+        ...headers,
+        ...(request.headers.cookie === undefined ? {} : { cookie: request.headers.cookie })
+      })
+    } as object,
     replyOptions: {
       rewriteRequestHeaders: (request, headers) => withBearer(request.upstreamToken, headers),
       onError: (reply, { error }) => upstreamFailed(reply, error)
@@ -59,12 +89,19 @@ function withBearer<H extends Record<string, unknown>> (token: string, headers: 
   return Object.assign(headers, { authorization: `Bearer ${token}` })
 }
 
+// OpenSSL's verification codes as Node reports them (DEPTH_ZERO_SELF_SIGNED_CERT,
+// UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, …).
+const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/
+
 function upstreamFailed (reply: FastifyReply<any, any>, error: Error & { statusCode?: number }): void {
   const timedOut = error.statusCode === 504
   // reply-from wraps the undici error (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, a TLS code) as the cause.
-  reply.log.warn({ code: (error.cause as { code?: string } | undefined)?.code }, timedOut
+  const code = (error.cause as { code?: string } | undefined)?.code
+  reply.log.warn({ code }, timedOut
     ? 'Upstream did not answer in time'
-    : 'Upstream unreachable')
+    : CERTIFICATE_ERROR.test(String(code))
+      ? 'Upstream TLS certificate not trusted; answering 502 (a private CA can be trusted with UPSTREAM_CA_FILE)'
+      : 'Upstream unreachable')
   if (timedOut) {
     reply.code(504).send({ error: 'upstream_timeout', message: 'the upstream did not send its response headers in time' })
   } else {

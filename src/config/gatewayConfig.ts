@@ -1,17 +1,33 @@
 // From a schema-valid environment to the typed settings the app uses, with the checks JSON
 // schema cannot express. Every problem names its variable; none quotes a secret.
+import { X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { resolve as resolvePath } from 'node:path'
 import { ConfigError, type ConfigProblem } from '../errors.js'
 import type { RefreshStyle } from '../grants/refreshGrant.js'
 import type { TokenStoreKind } from '../stores/tokenStore.js'
 import { VARIABLE_PURPOSE, type EnvConfig } from './schema.js'
 
+export type TokenGrantKind = 'refresh_token' | 'client_credentials'
+
+/** OAuth 2.0 client authentication (RFC 6749 §2.3.1) and the scope to ask for. */
+export interface OAuthClientConfig {
+  clientId: string
+  /** Null for a public client: its id then travels in the form body instead of HTTP Basic. */
+  clientSecret: string | null
+  scope: string | null
+}
+
 export interface GatewayConfig {
   upstream: URL
   authToken: string | null
   refreshToken: string | null
   refreshUrl: string
+  /** What health reports and which exchange runs: TOKEN_GRANT=client_credentials wins over TOKEN_REFRESH_STYLE. */
   refreshStyle: RefreshStyle
+  tokenGrant: TokenGrantKind
+  /** Set for the oauth2 and client_credentials styles, null for json. */
+  oauthClient: OAuthClientConfig | null
   refreshIntervalMs: number
   expiryBufferMs: number
   refreshTimeoutMs: number
@@ -25,6 +41,10 @@ export interface GatewayConfig {
   host: string
   port: number
   upstreamTimeoutMs: number
+  /** Client keys for proxied routes (GATEWAY_API_KEYS); empty when none are required. */
+  apiKeys: string[]
+  /** PEM text of UPSTREAM_CA_FILE, trusted in addition to the system's CAs; null when unset. */
+  upstreamCa: string | null
   logLevel: EnvConfig['LOG_LEVEL']
 }
 
@@ -36,13 +56,19 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
   if (upstream?.search) {
     problems.push({ variable: 'UPSTREAM_URL', message: 'must not have a query string' })
   }
+  const refreshStyle: RefreshStyle = env.TOKEN_GRANT === 'client_credentials' ? 'client_credentials' : env.TOKEN_REFRESH_STYLE
+  const oauthClient = resolveOAuthClient(env, refreshStyle, problems)
+  const apiKeys = parseApiKeys(env.GATEWAY_API_KEYS, problems)
+  const upstreamCa = readCaFile(nonEmpty(env.UPSTREAM_CA_FILE), problems)
   if (problems.length > 0) throw new ConfigError(problems)
   return {
     upstream: upstream!,
     authToken: nonEmpty(env.AUTH_TOKEN),
     refreshToken: nonEmpty(env.REFRESH_TOKEN),
     refreshUrl: refreshUrl!.href,
-    refreshStyle: env.TOKEN_REFRESH_STYLE,
+    refreshStyle,
+    tokenGrant: env.TOKEN_GRANT,
+    oauthClient,
     refreshIntervalMs: env.TOKEN_REFRESH_INTERVAL * 60_000,
     expiryBufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,
     refreshTimeoutMs: env.TOKEN_REFRESH_TIMEOUT,
@@ -54,8 +80,66 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     host: env.HOST,
     port: env.PORT,
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT,
+    apiKeys,
+    upstreamCa,
     logLevel: env.LOG_LEVEL
   }
+}
+
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by single spaces.
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
+
+function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: ConfigProblem[]): OAuthClientConfig | null {
+  if (style === 'json') return null
+  const because = style === 'client_credentials' ? 'TOKEN_GRANT=client_credentials' : 'TOKEN_REFRESH_STYLE=oauth2'
+  const clientId = nonEmpty(env.OAUTH_CLIENT_ID)
+  const clientSecret = nonEmpty(env.OAUTH_CLIENT_SECRET)
+  if (clientId === null) {
+    problems.push({ variable: 'OAUTH_CLIENT_ID', message: `is required when ${because} (${VARIABLE_PURPOSE.OAUTH_CLIENT_ID})` })
+  }
+  // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
+  if (clientSecret === null && style === 'client_credentials') {
+    problems.push({ variable: 'OAUTH_CLIENT_SECRET', message: `is required when ${because} (${VARIABLE_PURPOSE.OAUTH_CLIENT_SECRET})` })
+  }
+  const scopeTokens = nonEmpty(env.OAUTH_SCOPE)?.split(/\s+/) ?? []
+  if (!scopeTokens.every((token) => SCOPE_TOKEN.test(token))) {
+    problems.push({ variable: 'OAUTH_SCOPE', message: 'must be scope tokens separated by spaces (RFC 6749 §3.3: no quotes or backslashes)' })
+  }
+  return clientId === null ? null : { clientId, clientSecret, scope: scopeTokens.length > 0 ? scopeTokens.join(' ') : null }
+}
+
+// A key travels in a header: visible ASCII, and no comma, which separates the keys.
+const API_KEY = /^[\x21-\x2B\x2D-\x7E]+$/
+
+function parseApiKeys (value: string | undefined, problems: ConfigProblem[]): string[] {
+  if (nonEmpty(value) === null) return []
+  const keys = value!.split(',').map((key) => key.trim()).filter((key) => key !== '')
+  if (keys.length === 0) {
+    problems.push({ variable: 'GATEWAY_API_KEYS', message: 'must list at least one key (comma-separated)' })
+  } else if (!keys.every((key) => API_KEY.test(key))) {
+    problems.push({ variable: 'GATEWAY_API_KEYS', message: 'must hold keys of visible ASCII characters without spaces, separated by commas' })
+  }
+  return keys
+}
+
+function readCaFile (path: string | null, problems: ConfigProblem[]): string | null {
+  if (path === null) return null
+  let pem: string
+  try {
+    pem = readFileSync(path, 'utf8')
+  } catch (err) {
+    problems.push({ variable: 'UPSTREAM_CA_FILE', message: `cannot be read (${(err as NodeJS.ErrnoException).code})` })
+    return null
+  }
+  try {
+    // Parsing is the check: a key, a garbled file or a DER file fails here, not at the first request.
+    // eslint-disable-next-line no-new
+    new X509Certificate(pem)
+  } catch {
+    problems.push({ variable: 'UPSTREAM_CA_FILE', message: 'must be a PEM file holding at least one CERTIFICATE' })
+    return null
+  }
+  return pem
 }
 
 function nonEmpty (value: string | undefined): string | null {

@@ -12,7 +12,11 @@ export const configSchema = {
     AUTH_TOKEN: { type: 'string' },
     REFRESH_TOKEN: { type: 'string' },
     TOKEN_REFRESH_URL: { type: 'string', default: DEFAULT_TOKEN_REFRESH_URL },
-    TOKEN_REFRESH_STYLE: { type: 'string', enum: ['json'], default: 'json' },
+    TOKEN_REFRESH_STYLE: { type: 'string', enum: ['json', 'oauth2'], default: 'json' },
+    TOKEN_GRANT: { type: 'string', enum: ['refresh_token', 'client_credentials'], default: 'refresh_token' },
+    OAUTH_CLIENT_ID: { type: 'string' },
+    OAUTH_CLIENT_SECRET: { type: 'string' },
+    OAUTH_SCOPE: { type: 'string' },
     TOKEN_REFRESH_INTERVAL: { type: 'number', exclusiveMinimum: 0, default: 30 },
     TOKEN_EXPIRY_BUFFER: { type: 'number', minimum: 0, default: 5 },
     TOKEN_REFRESH_TIMEOUT: { type: 'integer', minimum: 1, default: 10_000 },
@@ -23,7 +27,9 @@ export const configSchema = {
     GATEWAY_ADMIN_KEY: { type: 'string' },
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     PORT: { type: 'integer', minimum: 0, maximum: 65_535, default: 3000 },
+    GATEWAY_API_KEYS: { type: 'string' },
     UPSTREAM_TIMEOUT: { type: 'integer', minimum: 1, default: 30_000 },
+    UPSTREAM_CA_FILE: { type: 'string' },
     LOG_LEVEL: { type: 'string', enum: LOG_LEVELS, default: 'info' }
   }
 } as const
@@ -34,7 +40,11 @@ export interface EnvConfig {
   AUTH_TOKEN?: string
   REFRESH_TOKEN?: string
   TOKEN_REFRESH_URL: string
-  TOKEN_REFRESH_STYLE: 'json'
+  TOKEN_REFRESH_STYLE: 'json' | 'oauth2'
+  TOKEN_GRANT: 'refresh_token' | 'client_credentials'
+  OAUTH_CLIENT_ID?: string
+  OAUTH_CLIENT_SECRET?: string
+  OAUTH_SCOPE?: string
   TOKEN_REFRESH_INTERVAL: number
   TOKEN_EXPIRY_BUFFER: number
   TOKEN_REFRESH_TIMEOUT: number
@@ -45,12 +55,16 @@ export interface EnvConfig {
   GATEWAY_ADMIN_KEY?: string
   HOST: string
   PORT: number
+  GATEWAY_API_KEYS?: string
   UPSTREAM_TIMEOUT: number
+  UPSTREAM_CA_FILE?: string
   LOG_LEVEL: typeof LOG_LEVELS[number]
 }
 
 /** What a variable is for, so a missing one can be explained in its error line. */
 export const VARIABLE_PURPOSE: Record<string, string> = {
   UPSTREAM_URL: 'the base URL of the API to forward to, e.g. https://api.example.com/v1',
-  AUTH_TOKEN: 'the initial access token (JWT or opaque)'
+  AUTH_TOKEN: 'the initial access token (JWT or opaque)',
+  OAUTH_CLIENT_ID: 'the client id the identity provider knows the gateway by',
+  OAUTH_CLIENT_SECRET: 'the client secret, sent by HTTP Basic authentication'
 }

@@ -136,3 +136,61 @@ const MAX_DATE_MS = 8.64e15
 function validEpochMs (ms: number): number | null {
   return Number.isFinite(ms) && ms > 0 && ms <= MAX_DATE_MS ? ms : null
 }
+
+/** The client as the token endpoint knows it (RFC 6749 §2.3.1); no secret means a public client. */
+export interface OAuthClient {
+  clientId: string
+  clientSecret: string | null
+}
+
+// RFC 6749 §2.3.1: id and secret are each form-urlencoded before they are joined for HTTP Basic,
+// so a secret with ':' or '+' survives the trip.
+function formEncode (value: string): string {
+  return new URLSearchParams([['', value]]).toString().slice(1)
+}
+
+export function basicAuthorization (client: { clientId: string, clientSecret: string }): string {
+  return `Basic ${Buffer.from(`${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`).toString('base64')}`
+}
+
+/**
+ * One form-encoded POST to an OAuth 2.0 token endpoint (RFC 6749 §3.2), with the client
+ * authenticated by HTTP Basic, or, for a public client, named by client_id in the body.
+ */
+export async function postTokenRequest (
+  url: string,
+  params: Record<string, string>,
+  client: OAuthClient,
+  limits: ExchangeLimits = {}
+): Promise<ExchangeAnswer> {
+  const form = new URLSearchParams(params)
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }
+  if (client.clientSecret === null) form.set('client_id', client.clientId)
+  else headers.authorization = basicAuthorization({ clientId: client.clientId, clientSecret: client.clientSecret })
+  return postForJson(url, headers, form.toString(), limits)
+}
+
+// Codes a token endpoint uses for its own trouble; RFC 6749 §4.1.2.1 defines them, and servers
+// answer them at the token endpoint too. Worth another attempt, like a 5xx.
+const RETRYABLE_OAUTH_ERRORS = new Set(['server_error', 'temporarily_unavailable'])
+
+/**
+ * A non-2xx answer of an OAuth 2.0 token endpoint (RFC 6749 §5.2) as a RefreshError.
+ * `invalid_grant` to a refresh means the refresh token is dead: final. 5xx, 429, server_error and
+ * temporarily_unavailable are retried within the refresh. Any other code (invalid_client,
+ * invalid_scope, …) is a configuration problem the next refresh may not have: not retried at
+ * once, but not final either, so the service's growing backoff tries again later.
+ */
+export function oauthFailure (answer: ExchangeAnswer, grantType: 'refresh_token' | 'client_credentials'): RefreshError {
+  const { status } = answer
+  const oauthError = (answer.json as { error?: unknown } | undefined)?.error
+  const code = typeof oauthError === 'string' && OAUTH_ERROR_CODE.test(oauthError) ? oauthError : undefined
+  const named = code ? ` (${code})` : ''
+  if (code === 'invalid_grant' && grantType === 'refresh_token') {
+    return new RefreshError({ reason: code, retryable: false, rejected: true },
+      `identity provider refused the refresh token (HTTP ${status})`)
+  }
+  const retryable = status >= 500 || status === 429 || (code !== undefined && RETRYABLE_OAUTH_ERRORS.has(code))
+  return new RefreshError({ reason: code ?? `http_${status}`, retryable, rejected: false, retryAfterMs: answer.retryAfterMs },
+    `identity provider answered HTTP ${status}${named}`)
+}

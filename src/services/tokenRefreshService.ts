@@ -45,6 +45,11 @@ export interface TokenRefreshServiceOptions {
   retry?: BackoffPolicy
   refreshTimeoutMs?: number
   maxAnswerBytes?: number
+  /**
+   * Least time between two refreshes forced by upstream 401s. An upstream that refuses every
+   * token (wrong audience, say) would otherwise cost one refresh per request.
+   */
+  minUnauthorizedRefreshIntervalMs?: number
   now?: Clock
   sleep?: Sleep
   random?: () => number
@@ -54,6 +59,7 @@ export interface TokenRefreshServiceOptions {
 export const DEFAULT_CHECK_INTERVAL_MS = 30 * 60_000
 export const DEFAULT_MAX_ATTEMPTS = 3
 export const DEFAULT_RETRY: BackoffPolicy = { baseMs: 500, maxMs: 60_000 }
+export const DEFAULT_MIN_UNAUTHORIZED_REFRESH_INTERVAL_MS = 10_000
 // After the refresh token was refused there is nothing to retry; callers are told to come back later.
 const REJECTED_RETRY_AFTER_S = 60
 const MAX_WAIT_WITHIN_REFRESH_MS = 10_000
@@ -110,6 +116,8 @@ export class TokenRefreshService {
   private storeError: string | null = null
   private readonly shared: SharedTokenStore | null
   private readonly refreshTimeoutMs: number
+  private readonly minUnauthorizedRefreshIntervalMs: number
+  private nextUnauthorizedRefreshAtMs = 0
 
   constructor (
     accessToken: string | null,
@@ -130,6 +138,7 @@ export class TokenRefreshService {
     this.version = options.version ?? 0
     this.shared = options.shared ?? null
     this.refreshTimeoutMs = options.refreshTimeoutMs ?? DEFAULT_REFRESH_TIMEOUT_MS
+    this.minUnauthorizedRefreshIntervalMs = options.minUnauthorizedRefreshIntervalMs ?? DEFAULT_MIN_UNAUTHORIZED_REFRESH_INTERVAL_MS
     this.grant = options.grant ?? createJsonRefreshGrant({
       url: refreshUrl,
       now: this.now,
@@ -197,6 +206,25 @@ export class TokenRefreshService {
     return this.refreshEnabled && !this.refreshTokenRejected && now >= this.nextAttemptAtMs
   }
 
+  /**
+   * The upstream answered 401 to a request sent with `rejectedToken`: the token may have been
+   * revoked before its expiry. Resolves with the token to retry with, or null when the 401
+   * should go to the client as it came. All concurrent 401s share one refresh; a 401 for a
+   * token that has already been replaced starts none (the replacement is returned), and a
+   * refresh forced this way is not repeated within minUnauthorizedRefreshIntervalMs.
+   * Never rejects: a failed refresh is recorded like any other.
+   */
+  async recoverFromUnauthorized (rejectedToken: string): Promise<string | null> {
+    if (this.current !== null && this.current.accessToken !== rejectedToken) {
+      return this.getValidAccessToken().catch(() => null)
+    }
+    if (this.inflight !== null) return this.inflight.catch(() => null)
+    const now = this.now()
+    if (!this.mayAttempt(now) || now < this.nextUnauthorizedRefreshAtMs) return null
+    this.nextUnauthorizedRefreshAtMs = now + this.minUnauthorizedRefreshIntervalMs
+    return this.refreshAccessToken('upstream-401').catch(() => null)
+  }
+
   /** Starts a refresh (or joins the one in flight) and never rejects: failures are recorded. */
   refreshInBackground (trigger: RefreshTrigger): void {
     this.refreshAccessToken(trigger).catch(() => {})
@@ -218,7 +246,8 @@ export class TokenRefreshService {
       throw this.recordFailure(new RefreshError({ reason: 'refresh_disabled', retryable: false, rejected: false },
         'no refresh token is configured'), trigger)
     }
-    this.log.info({ trigger }, trigger === 'admin' ? 'Refreshing access token on request...' : 'Access token expired, refreshing...')
+    this.log.info({ trigger }, REFRESH_START_MESSAGE[trigger] ??
+      (this.current === null ? 'No access token yet, obtaining one...' : 'Access token expired, refreshing...'))
     if (this.shared !== null) return this.runSharedRefresh(this.shared, trigger)
     return this.exchangeAndAdopt(trigger)
   }
@@ -258,6 +287,7 @@ export class TokenRefreshService {
    * any newer record another process left), the others wait for the record it writes.
    */
   private async runSharedRefresh (shared: SharedTokenStore, trigger: RefreshTrigger): Promise<string> {
+    const before = this.current?.accessToken ?? null
     let lock
     try {
       lock = await shared.acquireRefreshLock()
@@ -272,18 +302,19 @@ export class TokenRefreshService {
       } catch (err) {
         throw this.recordFailure(this.storeFailed(err), trigger)
       }
-      if (newer === null) {
+      if (newer !== null) this.adoptRecord(newer)
+      // The holder's record may also have arrived by announcement while this replica waited.
+      if (!this.servedBy(trigger, before)) {
         throw this.recordFailure(new RefreshError({ reason: 'refresh_elsewhere_failed', retryable: false, rejected: false },
           'another replica held the refresh lock but stored no new token'), trigger)
       }
-      this.adoptRecord(newer)
       this.clearFailures()
-      return newer.accessToken
+      return this.current!.accessToken
     }
-    return this.refreshUnderLock(shared, trigger).finally(() => lock.release().catch(() => {}))
+    return this.refreshUnderLock(shared, trigger, before).finally(() => lock.release().catch(() => {}))
   }
 
-  private async refreshUnderLock (shared: SharedTokenStore, trigger: RefreshTrigger): Promise<string> {
+  private async refreshUnderLock (shared: SharedTokenStore, trigger: RefreshTrigger, before: string | null): Promise<string> {
     let latest: TokenRecord | null
     try {
       latest = await shared.load()
@@ -291,16 +322,24 @@ export class TokenRefreshService {
       throw this.recordFailure(this.storeFailed(err), trigger)
     }
     this.storeError = null
-    if (latest !== null && latest.version > this.version) {
-      this.adoptRecord(latest)
-      // Another replica refreshed since this one last looked: its tokens serve, unless an
-      // operator asked for a refresh.
-      if (trigger !== 'admin' && !this.needsRefresh()) {
-        this.clearFailures()
-        return latest.accessToken
-      }
+    if (latest !== null) this.adoptRecord(latest)
+    if (trigger !== 'admin' && this.servedBy(trigger, before)) {
+      this.clearFailures()
+      return this.current!.accessToken
     }
     return this.exchangeAndAdopt(trigger)
+  }
+
+  /**
+   * Whether another replica's tokens (read or announced since this refresh was asked for) make
+   * it unnecessary. A request or start-up needs a token outside the buffer; a periodic check
+   * (which looks ahead), a 401 or an operator needs a token other than the one it started with.
+   */
+  private servedBy (trigger: RefreshTrigger, before: string | null): boolean {
+    const current = this.current
+    if (current === null) return false
+    if (trigger === 'request' || trigger === 'startup') return !this.needsRefresh()
+    return current.accessToken !== before
   }
 
   // Long enough for the holder's whole refresh: every attempt timing out, plus the backoff.
@@ -553,6 +592,12 @@ export class TokenRefreshService {
       issuer: current?.issuer ?? null
     }
   }
+}
+
+// The seed's "Access token expired, refreshing..." stays the message for expiry-driven refreshes.
+const REFRESH_START_MESSAGE: Partial<Record<RefreshTrigger, string>> = {
+  admin: 'Refreshing access token on request...',
+  'upstream-401': 'Upstream refused the access token (401), refreshing...'
 }
 
 // Whole minutes as the seed printed them; one decimal below ten minutes, where it matters.

@@ -43,14 +43,9 @@ for (const slow of [false, true]) {
     t.equal(results.filter((r) => r.status === 200).length, 150, 'all 150 requests succeeded')
     t.same([...new Set(results.map((r) => r.authorization))], [`Bearer ${idp.issued[0]}`], 'all carried the one refreshed token')
     t.equal(upstream.received.length, 150)
-    // One replica refreshed; the other two took its record (waiting on the lock, under it, or
-    // announced). Their log lines may still be on their way through the pipes.
-    const refreshed = gateways.filter((g) => /Token refreshed successfully/.test(g.output()))
-    t.equal(refreshed.length, 1, 'one replica refreshed')
-    for (const g of gateways.filter((gw) => !refreshed.includes(gw))) {
-      await g.waitForOutput(/Token updated by another replica/, 5000)
-      t.pass('another replica took its tokens')
-    }
+    // One replica refreshed; the others started from its record or took it (waiting on the
+    // lock, under it, or announced).
+    t.equal(gateways.filter((g) => /Token refreshed successfully/.test(g.output())).length, 1, 'one replica refreshed')
   })
 }
 

@@ -418,3 +418,28 @@ t.test('replaceTokens with a shared store', async (t) => {
     t.same(h.updates, [])
   })
 })
+
+t.test('tokens announced by another replica while this one waits for the lock are not refreshed again', async (t) => {
+  for (const [trigger, holdsLock] of [['request', true], ['request', false], ['periodic', true], ['upstream-401', true], ['upstream-401', false]] as const) {
+    t.test(`${trigger}, ${holdsLock ? 'the lock free once the announcement is in' : 'the lock held by the announcer'}`, async (t) => {
+      const h = harness()
+      const store = new InProcessSharedStore()
+      const grant = new ScriptedGrant([tokens('at_should_not_be_issued', 'rt_x')])
+      const expired = jwt(h, 60)
+      h.advance(2 * MINUTE)
+      const svc = service(h, expired, 'rt_1', { grant, shared: store })
+      const fresh = jwt(h, 3600)
+      // The announcement lands while this replica is between asking for a refresh and the lock.
+      const acquire = store.acquireRefreshLock.bind(store)
+      store.acquireRefreshLock = async () => {
+        store.record = record(fresh, 'rt_2', 7)
+        svc.adoptRecord(store.record)
+        return holdsLock ? acquire() : null
+      }
+      t.equal(await svc.refreshAccessToken(trigger), fresh, 'the announced token serves')
+      t.same(grant.presented, [], 'the identity provider was not called')
+      t.equal(svc.getHealth().lastRefreshError, null)
+      t.equal(store.locked, false)
+    })
+  }
+})

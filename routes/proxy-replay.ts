@@ -1,0 +1,144 @@
+// Upstream 401 recovery for the proxy scope: a token revoked before its expiry shows up only as
+// a 401. Such a request gets one forced refresh (shared by every concurrent 401) and is sent
+// once more with the new token. Only requests without a body, or with a body of at most
+// MAX_REPLAY_BODY_BYTES, can be sent twice: those bodies are read into memory here, in the proxy
+// scope only; larger ones stream through untouched and their 401 reaches the client as it came.
+// The refresh itself goes straight to the identity provider, never through this proxy.
+import { PassThrough, pipeline, Readable } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReplyFromHooks } from '@fastify/reply-from'
+import type { TokenRefreshService } from '../src/services/tokenRefreshService.js'
+
+export const MAX_REPLAY_BODY_BYTES = 1024 * 1024
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body read into memory so it can be sent twice; null when there is none or it streams. */
+    replayBody: Buffer | null
+    /** False for a request whose body streams (too large to keep): never replayed. */
+    replayable: boolean
+  }
+}
+
+// What reply-from hands to onResponse (its published type describes a ServerResponse instead).
+interface UpstreamResponse {
+  statusCode: number
+  headers: Record<string, unknown>
+  stream: Readable
+}
+type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string, options: FastifyReplyFromHooks) => unknown
+
+/**
+ * Adds the body buffering to the scope and returns the @fastify/http-proxy `handler` that
+ * forwards, watches for a 401 and replays once.
+ */
+export function setupUnauthorizedReplay (fastify: FastifyInstance, service: TokenRefreshService): ProxyHandler {
+  fastify.decorateRequest('replayBody', null)
+  fastify.decorateRequest('replayable', true)
+  fastify.addHook('preHandler', keepSmallBody)
+
+  return (request, reply, dest, options) => reply.from(dest, {
+    ...options,
+    onResponse: (_request, _reply, res) => {
+      if (res.statusCode !== 401) {
+        reply.send(res.stream)
+        return
+      }
+      if (!request.replayable) {
+        // Too large to send twice, but the token was refused: renew it for the requests that
+        // follow (in the background; recoverFromUnauthorized never rejects).
+        service.recoverFromUnauthorized(request.upstreamToken)
+        reply.send(res.stream)
+        return
+      }
+      replayOnce(service, request, reply, res as unknown as UpstreamResponse, dest, options)
+        /* c8 ignore next -- nothing in replayOnce throws; a bug there must not become an unhandled rejection */
+        .catch((err: Error) => { reply.send(err) })
+    }
+  })
+}
+
+async function replayOnce (service: TokenRefreshService, request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse,
+  dest: string, options: FastifyReplyFromHooks): Promise<void> {
+  const token = await service.recoverFromUnauthorized(request.upstreamToken)
+  if (token === null) {
+    request.log.warn('Upstream answered 401 and no new token could be obtained; passing the 401 on')
+    reply.send(res.stream)
+    return
+  }
+  request.log.info('Upstream answered 401; sending the request once more with a new token')
+  // The 401's body is not needed; destroying it makes undici report an abort, which is expected.
+  res.stream.on('error', () => {})
+  res.stream.destroy()
+  // reply-from copied the 401's headers onto the reply; the second answer brings its own.
+  for (const name of Object.keys(res.headers)) reply.removeHeader(name)
+  request.upstreamToken = token
+  if (request.replayBody !== null) request.body = bodyStream(request.replayBody)
+  // Without onResponse: whatever the second answer is, a 401 included, goes to the client.
+  reply.from(dest, options)
+}
+
+// preHandler: @fastify/http-proxy's parser hands the body over as the raw stream.
+async function keepSmallBody (request: FastifyRequest): Promise<void> {
+  const body = request.body
+  if (!(body instanceof Readable)) return
+  // A declared length over the limit streams at once, without reading a byte.
+  if (Number(request.headers['content-length']) > MAX_REPLAY_BODY_BYTES) {
+    request.replayable = false
+    return
+  }
+  const { chunks, complete } = await readUpTo(body, MAX_REPLAY_BODY_BYTES)
+  if (complete) {
+    request.replayBody = Buffer.concat(chunks)
+    request.body = bodyStream(request.replayBody)
+    return
+  }
+  // A chunked body that outgrew the limit: what was read goes first, the rest streams behind it.
+  request.replayable = false
+  const rest = new PassThrough()
+  for (const chunk of chunks) rest.write(chunk)
+  pipeline(body, rest, () => {})
+  request.body = rest
+}
+
+// A fresh stream for each send, so reply-from forwards the bytes as they came (a Buffer body
+// would be re-encoded as JSON for a JSON content type).
+function bodyStream (body: Buffer): Readable {
+  return Readable.from([body], { objectMode: false })
+}
+
+/** Reads until the end or until more than `limit` bytes arrived, leaving the rest unread. */
+function readUpTo (stream: Readable, limit: number): Promise<{ chunks: Buffer[], complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = (): void => {
+      stream.off('data', onData)
+      stream.off('end', onEnd)
+      stream.off('error', onGone)
+      stream.off('close', onGone)
+    }
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size > limit) {
+        done()
+        stream.pause()
+        resolve({ chunks, complete: false })
+      }
+    }
+    const onEnd = (): void => {
+      done()
+      resolve({ chunks, complete: true })
+    }
+    // A client that goes away mid-body ('error', then 'close'): nothing more will come.
+    const onGone = (): void => {
+      done()
+      reject(new Error('the client closed the connection before its request body ended'))
+    }
+    stream.on('data', onData)
+    stream.on('end', onEnd)
+    stream.on('error', onGone)
+    stream.on('close', onGone)
+  })
+}

@@ -1,0 +1,61 @@
+// TOKEN_REFRESH_STYLE=oauth2: the refresh of RFC 6749 §6, form-encoded
+// grant_type=refresh_token&refresh_token=…[&scope=…] with the client authenticated (§2.3.1),
+// answered by {access_token, token_type, refresh_token?, expires_in?} (§5.1) or an error (§5.2).
+import { type Clock, systemClock } from '../utils/clock.js'
+import {
+  badResponse, expiryFromLifetime, oauthFailure, postTokenRequest, type ExchangeLimits, type OAuthClient
+} from './httpExchange.js'
+import { HEADER_SAFE_TOKEN, optionalToken } from './jsonRefreshGrant.js'
+import type { RefreshGrant, TokenSet } from './refreshGrant.js'
+
+export interface OAuth2GrantOptions extends ExchangeLimits {
+  /** The token endpoint. */
+  url: string
+  client: OAuthClient
+  /** Sent with the request when set (space-separated scope tokens). */
+  scope?: string | null
+  now?: Clock
+}
+
+export function createOAuth2RefreshGrant (options: OAuth2GrantOptions): RefreshGrant {
+  const now = options.now ?? systemClock
+  return {
+    style: 'oauth2',
+    needsRefreshToken: true,
+    async exchange (refreshToken) {
+      // The service calls a grant that needs a refresh token only while it holds one.
+      const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken as string }
+      if (options.scope) params.scope = options.scope
+      const answer = await postTokenRequest(options.url, params, options.client, options)
+      if (answer.status < 200 || answer.status > 299) throw oauthFailure(answer, 'refresh_token')
+      return parseOAuthTokenAnswer(answer.json, now())
+    }
+  }
+}
+
+/**
+ * Validates a successful token answer (RFC 6749 §5.1). The gateway sends the token as a Bearer
+ * token, so a token_type other than Bearer (DPoP, MAC) is refused rather than sent wrongly;
+ * a missing token_type is tolerated, as many servers leave it out.
+ */
+export function parseOAuthTokenAnswer (json: unknown, nowMs: number): TokenSet {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw badResponse('answer is not a JSON object')
+  }
+  const answer = json as Record<string, unknown>
+  const accessToken = answer.access_token
+  if (typeof accessToken !== 'string' || accessToken.trim() === '') {
+    throw badResponse('answer has no access_token string')
+  }
+  if (!HEADER_SAFE_TOKEN.test(accessToken)) {
+    throw badResponse('access_token has characters that cannot travel in a header')
+  }
+  if (answer.token_type !== undefined && (typeof answer.token_type !== 'string' || answer.token_type.toLowerCase() !== 'bearer')) {
+    throw badResponse('token_type is not Bearer')
+  }
+  return {
+    accessToken,
+    refreshToken: optionalToken(answer.refresh_token, 'refresh_token'),
+    expiresAtMs: expiryFromLifetime(answer.expires_in, nowMs)
+  }
+}

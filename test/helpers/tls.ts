@@ -1,0 +1,26 @@
+// A self-signed certificate for 127.0.0.1, made with the machine's openssl into a folder the test
+// owns: an upstream with a certificate no public CA has signed.
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+
+export interface Certificate {
+  certFile: string
+  keyFile: string
+  certPem: string
+  keyPem: string
+}
+
+export async function makeCertificate (dir: string): Promise<Certificate> {
+  const certFile = join(dir, 'cert.pem')
+  const keyFile = join(dir, 'key.pem')
+  await run('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=tokengate test upstream',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'
+  ])
+  return { certFile, keyFile, certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') }
+}
