@@ -18,6 +18,26 @@ export interface TokensUpdate {
   trigger: RefreshTrigger
 }
 
+/** What became of one refresh (every caller that joined it shares this one outcome). */
+export interface RefreshOutcomeEvent {
+  trigger: RefreshTrigger
+  outcome: 'success' | 'failure'
+  /** The failure's code (`invalid_grant`, `http_500`, `timeout`, …); null on success. */
+  reason: string | null
+  /** From the start of the refresh to its end, retries and their backoff included. */
+  durationMs: number
+}
+
+/**
+ * Told what the service does, for metrics; added with observe(). An observer that throws is
+ * logged and ignored: watching must never change what the service does.
+ */
+export interface TokenServiceObserver {
+  onRefreshOutcome: (event: RefreshOutcomeEvent) => void
+  /** The on-tokens-updated callback (the store) failed; the new tokens are served from memory. */
+  onStoreError: (operation: 'save') => void
+}
+
 /** Called with new tokens before they are used; a rejection is logged and reported, not fatal. */
 export type OnTokensUpdated = (accessToken: string, refreshToken: string | null, update: TokensUpdate) => void | Promise<void>
 
@@ -90,6 +110,9 @@ export class TokenRefreshService {
   private refreshCount = 0
   private nextAttemptAtMs = 0
   private nextCheckAtMs: number | null = null
+  private readonly observers = new Set<TokenServiceObserver>()
+  // Set by close(): the attempt in flight is awaited, no further retry is started.
+  private closing = false
 
   constructor (
     accessToken: string | null,
@@ -185,9 +208,31 @@ export class TokenRefreshService {
    */
   refreshAccessToken (trigger: RefreshTrigger = 'admin'): Promise<string> {
     if (this.inflight === null) {
-      this.inflight = this.runRefresh(trigger).finally(() => { this.inflight = null })
+      const startedAtMs = this.now()
+      const outcome = (reason: string | null): void => {
+        const event: RefreshOutcomeEvent = { trigger, outcome: reason === null ? 'success' : 'failure', reason, durationMs: this.now() - startedAtMs }
+        this.notify((observer) => observer.onRefreshOutcome(event))
+      }
+      this.inflight = this.runRefresh(trigger)
+        .then((token) => { outcome(null); return token }, (err: RefreshError) => { outcome(err.reason); throw err })
+        .finally(() => { this.inflight = null })
     }
     return this.inflight
+  }
+
+  /** Adds an observer of refresh outcomes and store errors (the metrics plugin is one). */
+  observe (observer: TokenServiceObserver): void {
+    this.observers.add(observer)
+  }
+
+  private notify (call: (observer: TokenServiceObserver) => void): void {
+    for (const observer of this.observers) {
+      try {
+        call(observer)
+      } catch (err) {
+        this.log.warn({ err: redactedError(err) }, 'An observer of the token service failed; ignored')
+      }
+    }
   }
 
   private async runRefresh (trigger: RefreshTrigger): Promise<string> {
@@ -203,10 +248,12 @@ export class TokenRefreshService {
         tokens = await this.grant.exchange(presented)
       } catch (err) {
         const error = asRefreshError(err)
-        if (!error.retryable || attempt >= this.maxAttempts) throw this.recordFailure(error, trigger)
+        if (!error.retryable || attempt >= this.maxAttempts || this.closing) throw this.recordFailure(error, trigger)
         const delayMs = Math.max(error.retryAfterMs ?? 0, backoffDelay(this.retry, attempt, this.random))
         this.log.warn({ trigger, reason: error.reason, attempt, retryInMs: delayMs }, 'Token refresh attempt failed, retrying')
         await this.sleep(delayMs)
+        // Shutting down meanwhile: no new attempt with a refresh token the store may never see spent.
+        if (this.closing) throw this.recordFailure(error, trigger)
         continue
       }
       const next = await this.adopt(tokens.accessToken, tokens.refreshToken ?? presented, tokens.expiresAtMs, trigger)
@@ -249,6 +296,7 @@ export class TokenRefreshService {
       // The identity provider may already have spent the old refresh token: the new pair must be
       // used even though it could not be saved. The store reports its own error for health.
       this.log.error({ err: redactedError(err), trigger }, 'Could not persist the new tokens; serving them from memory')
+      this.notify((observer) => observer.onStoreError('save'))
     }
     this.current = next
     this.refreshToken = refreshToken
@@ -359,7 +407,9 @@ export class TokenRefreshService {
     while (this.inflight !== null) await this.inflight.catch(() => {})
   }
 
+  /** Stops the timer and awaits the refresh in flight, without starting another retry of it. */
   async close (): Promise<void> {
+    this.closing = true
     this.stopPeriodicRefresh()
     await this.whenIdle()
   }
