@@ -9,6 +9,10 @@ import { TokenUnavailableError } from '../src/errors.js'
 declare module 'fastify' {
   interface FastifyRequest {
     upstreamToken: string
+    /** performance.now() when the request was handed to the upstream. */
+    upstreamSentAt: number
+    /** Until the upstream's response headers, in ms; null while (or when never) answered. */
+    upstreamLatencyMs: number | null
   }
 }
 
@@ -32,6 +36,14 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     request.upstreamToken = await fastify.getValidAccessToken()
   })
 
+  // Metrics and the access log: what the client got, and how long the upstream took to answer.
+  fastify.decorateRequest('upstreamSentAt', 0)
+  fastify.decorateRequest('upstreamLatencyMs', null)
+  fastify.addHook('onResponse', (request, reply, done) => {
+    fastify.metrics.observeProxied(reply.statusCode, request.upstreamLatencyMs)
+    done()
+  })
+
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof TokenUnavailableError) {
       request.log.warn({ reason: error.message }, 'No usable access token; answering 503 without calling the upstream')
@@ -49,7 +61,16 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     retryMethods: [],
     disableRequestLogging: true,
     replyOptions: {
-      rewriteRequestHeaders: (request, headers) => withBearer(request.upstreamToken, headers),
+      rewriteRequestHeaders: (request, headers) => {
+        request.upstreamSentAt = performance.now()
+        return withBearer(request.upstreamToken, headers)
+      },
+      // Called when the upstream's response headers arrive, before the body streams. reply-from
+      // always passes the request; its type leaves it optional.
+      rewriteHeaders: (headers, request) => {
+        request!.upstreamLatencyMs = performance.now() - request!.upstreamSentAt
+        return headers
+      },
       onError: (reply, { error }) => upstreamFailed(reply, error)
     }
   })
