@@ -30,10 +30,11 @@ async function refreshJobPlugin (fastify: FastifyInstance): Promise<void> {
     service.setCheckInterval(config.refreshIntervalMs)
     fastify.log.info(`Starting automatic token refresh every ${minutes} minutes`)
   })
-  // @fastify/schedule stops its timers on close but does not wait for a running task.
+  // @fastify/schedule stops its timers on close but does not wait for a running task. close()
+  // awaits the refresh in flight and starts no further retry of it.
   fastify.addHook('onClose', async () => {
     fastify.scheduler.removeById(REFRESH_JOB_ID)
-    await service.whenIdle()
+    await service.close()
   })
 }
 

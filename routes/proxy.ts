@@ -12,6 +12,10 @@ import { setupUnauthorizedReplay } from './proxy-replay.js'
 declare module 'fastify' {
   interface FastifyRequest {
     upstreamToken: string
+    /** performance.now() when the request was handed to the upstream. */
+    upstreamSentAt: number
+    /** Until the upstream's response headers, in ms; null while (or when never) answered. */
+    upstreamLatencyMs: number | null
   }
 }
 
@@ -44,6 +48,14 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     fastify.log.warn(`HOST=${config.host} is reachable from other machines and GATEWAY_API_KEYS is not set: ` +
       'anyone who reaches this port can call the upstream with the gateway\'s token')
   }
+
+  // Metrics and the access log: what the client got, and how long the upstream took to answer.
+  fastify.decorateRequest('upstreamSentAt', 0)
+  fastify.decorateRequest('upstreamLatencyMs', null)
+  fastify.addHook('onResponse', (request, reply, done) => {
+    fastify.metrics.observeProxied(reply.statusCode, request.upstreamLatencyMs)
+    done()
+  })
 
   fastify.decorateRequest('upstreamToken', '')
   fastify.addHook('onRequest', async (request, reply) => {
@@ -78,7 +90,16 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
       })
     } as object,
     replyOptions: {
-      rewriteRequestHeaders: (request, headers) => withBearer(request.upstreamToken, headers),
+      rewriteRequestHeaders: (request, headers) => {
+        request.upstreamSentAt = performance.now()
+        return withBearer(request.upstreamToken, headers)
+      },
+      // Called when the upstream's response headers arrive, before the body streams. reply-from
+      // always passes the request; its type leaves it optional.
+      rewriteHeaders: (headers, request) => {
+        request!.upstreamLatencyMs = performance.now() - request!.upstreamSentAt
+        return headers
+      },
       onError: (reply, { error }) => upstreamFailed(reply, error)
     }
   })

@@ -1,11 +1,13 @@
 // The composition root: core capabilities as plugins first, then the routes that translate HTTP.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import configPlugin from '../plugins/config.js'
+import metricsPlugin from '../plugins/metrics.js'
 import refreshJobPlugin from '../plugins/refresh-job.js'
 import storePlugin from '../plugins/store.js'
 import tokenPlugin from '../plugins/token.js'
 import adminRoutes from '../routes/admin.js'
 import healthRoutes from '../routes/health.js'
+import metricsRoutes from '../routes/metrics.js'
 import proxyRoutes from '../routes/proxy.js'
 
 export interface BuildAppOptions {
@@ -37,7 +39,23 @@ export const REDACTED_PATHS = [
 ]
 
 export function loggerOptions (stream?: BuildAppOptions['logStream']): FastifyServerOptions['logger'] {
-  return { level: 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, ...(stream ? { stream } : {}) }
+  return {
+    level: 'info',
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: { res: serializeReply },
+    ...(stream ? { stream } : {})
+  }
+}
+
+/**
+ * The `res` of the access log ("request completed"): the status the client got and, when the
+ * upstream answered, its status and how long its response headers took (ms). A 502, 503 or 504
+ * of the gateway's own has no upstream fields.
+ */
+export function serializeReply (reply: Partial<FastifyReply> & Pick<FastifyReply, 'statusCode'>): { statusCode: number, [field: string]: unknown } {
+  const latencyMs = reply.request?.upstreamLatencyMs
+  if (typeof latencyMs !== 'number') return { statusCode: reply.statusCode }
+  return { statusCode: reply.statusCode, upstreamStatusCode: reply.statusCode, upstreamLatencyMs: Math.round(latencyMs * 100) / 100 }
 }
 
 export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -52,7 +70,9 @@ export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyI
     await app.register(storePlugin)
     await app.register(tokenPlugin)
     await app.register(refreshJobPlugin)
+    await app.register(metricsPlugin)
     await app.register(healthRoutes)
+    await app.register(metricsRoutes)
     await app.register(adminRoutes)
     await app.register(proxyRoutes)
   } catch (err) {

@@ -1,25 +1,49 @@
 // Process entry for `npm start`: build, listen, and close gracefully on SIGTERM / SIGINT.
 // A bad environment exits 1 with one line per problem, each naming its variable.
+// Shutdown: stop accepting, let in-flight requests finish (streams too) for up to
+// SHUTDOWN_GRACE_MS, then cut what is left; stop the job, await the refresh in flight, close the
+// store, exit 0. A second signal exits at once; past SHUTDOWN_TIMEOUT_MS the process exits 1.
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError, formatConfigProblem } from './errors.js'
 
 export const SHUTDOWN_GRACE_MS = 10_000
+// The whole shutdown: the grace above plus one refresh attempt in flight (TOKEN_REFRESH_TIMEOUT).
+export const SHUTDOWN_TIMEOUT_MS = 30_000
 
 async function main (): Promise<void> {
   let app
   try {
-    app = await buildApp()
+    // stdout, not pino's default asynchronous writer: writes to a pipe or a file are synchronous
+    // on Linux, so the last lines of a shutdown are neither lost nor reordered by the exit.
+    app = await buildApp({ logStream: process.stdout })
     await app.ready()
   } catch (err) {
     reportStartupFailure(err)
     process.exit(1)
   }
   const { host, port, upstream } = app.gatewayConfig
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'Shutting down after an error')
-    else app.log.info({ signal }, 'Shutting down: finishing in-flight requests')
-    await app.close()
+  const log = app.log
+  closeWithGrace({
+    delay: SHUTDOWN_TIMEOUT_MS,
+    logger: { error: (message: unknown) => log.error({ err: message }, 'Shutdown failed') },
+    onSecondSignal: (signal) => { log.warn({ signal }, `Second ${signal}: exiting at once`) },
+    onSecondError: (err) => { log.error({ err }, 'Second error during shutdown: exiting at once') },
+    onTimeout: (delayMs) => { log.error(`Shutdown did not finish within ${delayMs} ms: exiting`) }
+  }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'Shutting down after an error')
+    else log.info({ signal }, 'Shutting down: finishing in-flight requests')
+    // Open streams (server-sent events) would hold app.close() for as long as they last.
+    const cut = setTimeout(() => {
+      log.warn(`In-flight requests still open after ${SHUTDOWN_GRACE_MS / 1000} s: closing their connections`)
+      app.server.closeAllConnections()
+    }, SHUTDOWN_GRACE_MS)
+    try {
+      await app.close()
+    } finally {
+      clearTimeout(cut)
+    }
+    log.info('tokengate stopped')
   })
   await app.listen({ host, port })
   app.log.info(`tokengate forwarding to ${upstream.origin}${upstream.pathname.replace(/\/+$/, '')}`)

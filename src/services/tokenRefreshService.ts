@@ -22,6 +22,29 @@ export interface TokensUpdate {
   trigger: RefreshTrigger
 }
 
+/** What became of one refresh (every caller that joined it shares this one outcome). */
+export interface RefreshOutcomeEvent {
+  trigger: RefreshTrigger
+  outcome: 'success' | 'failure'
+  /** The failure's code (`invalid_grant`, `http_500`, `timeout`, …); null on success. */
+  reason: string | null
+  /** From the start of the refresh to its end, retries and their backoff included. */
+  durationMs: number
+}
+
+/**
+ * Told what the service does, for metrics; added with observe(). An observer that throws is
+ * logged and ignored: watching must never change what the service does.
+ */
+export interface TokenServiceObserver {
+  onRefreshOutcome: (event: RefreshOutcomeEvent) => void
+  /**
+   * The on-tokens-updated callback (the store) failed and the new tokens are served from memory
+   * (`save`), or a shared store could not be read or locked (`shared`).
+   */
+  onStoreError: (operation: 'save' | 'shared') => void
+}
+
 /** Called with new tokens before they are used; a rejection is logged and reported, not fatal. */
 export type OnTokensUpdated = (accessToken: string, refreshToken: string | null, update: TokensUpdate) => void | Promise<void>
 
@@ -118,6 +141,9 @@ export class TokenRefreshService {
   private readonly refreshTimeoutMs: number
   private readonly minUnauthorizedRefreshIntervalMs: number
   private nextUnauthorizedRefreshAtMs = 0
+  private readonly observers = new Set<TokenServiceObserver>()
+  // Set by close(): the attempt in flight is awaited, no further retry is started.
+  private closing = false
 
   constructor (
     accessToken: string | null,
@@ -236,9 +262,31 @@ export class TokenRefreshService {
    */
   refreshAccessToken (trigger: RefreshTrigger = 'admin'): Promise<string> {
     if (this.inflight === null) {
-      this.inflight = this.runRefresh(trigger).finally(() => { this.inflight = null })
+      const startedAtMs = this.now()
+      const outcome = (reason: string | null): void => {
+        const event: RefreshOutcomeEvent = { trigger, outcome: reason === null ? 'success' : 'failure', reason, durationMs: this.now() - startedAtMs }
+        this.notify((observer) => observer.onRefreshOutcome(event))
+      }
+      this.inflight = this.runRefresh(trigger)
+        .then((token) => { outcome(null); return token }, (err: RefreshError) => { outcome(err.reason); throw err })
+        .finally(() => { this.inflight = null })
     }
     return this.inflight
+  }
+
+  /** Adds an observer of refresh outcomes and store errors (the metrics plugin is one). */
+  observe (observer: TokenServiceObserver): void {
+    this.observers.add(observer)
+  }
+
+  private notify (call: (observer: TokenServiceObserver) => void): void {
+    for (const observer of this.observers) {
+      try {
+        call(observer)
+      } catch (err) {
+        this.log.warn({ err: redactedError(err) }, 'An observer of the token service failed; ignored')
+      }
+    }
   }
 
   private async runRefresh (trigger: RefreshTrigger): Promise<string> {
@@ -274,10 +322,12 @@ export class TokenRefreshService {
       // A server asking for a long pause gets it between refreshes, not inside one: waiting
       // callers and shutdown must not hang on a Retry-After of an hour.
       const pausedTooLong = (error.retryAfterMs ?? 0) > MAX_WAIT_WITHIN_REFRESH_MS
-      if (!error.retryable || attempt >= this.maxAttempts || pausedTooLong) throw this.recordFailure(error, trigger)
+      if (!error.retryable || attempt >= this.maxAttempts || pausedTooLong || this.closing) throw this.recordFailure(error, trigger)
       const delayMs = Math.max(error.retryAfterMs ?? 0, backoffDelay(this.retry, attempt, this.random))
       this.log.warn({ trigger, reason: error.reason, attempt, retryInMs: delayMs }, 'Token refresh attempt failed, retrying')
       await this.sleep(delayMs)
+      // Shutting down meanwhile: no new attempt with a refresh token the store may never see spent.
+      if (this.closing) throw this.recordFailure(error, trigger)
       return this.exchangeWithRetries(presented, trigger, attempt + 1)
     }
   }
@@ -350,6 +400,7 @@ export class TokenRefreshService {
   private storeFailed (err: unknown): RefreshError {
     const message = safeMessage(err)
     this.storeError = message
+    this.notify((observer) => observer.onStoreError('shared'))
     return new RefreshError({ reason: 'store_unavailable', retryable: false, rejected: false }, message, { cause: err })
   }
 
@@ -445,6 +496,7 @@ export class TokenRefreshService {
       // used even though it could not be saved.
       this.storeError = safeMessage(err)
       this.log.error({ err: redactedError(err), trigger }, 'Could not persist the new tokens; serving them from memory')
+      this.notify((observer) => observer.onStoreError('save'))
     }
     this.current = next
     this.refreshToken = refreshToken
@@ -557,7 +609,9 @@ export class TokenRefreshService {
     while (this.inflight !== null) await this.inflight.catch(() => {})
   }
 
+  /** Stops the timer and awaits the refresh in flight, without starting another retry of it. */
   async close (): Promise<void> {
+    this.closing = true
     this.stopPeriodicRefresh()
     await this.whenIdle()
   }
