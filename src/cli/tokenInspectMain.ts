@@ -47,11 +47,13 @@ try {
   stored = { record: null, where: 'none' }
 }
 const start = chooseStartupTokens(stored.record, env.AUTH_TOKEN?.trim() || null, env.REFRESH_TOKEN?.trim() || null)
+// client_credentials obtains tokens with the client's id and secret, no refresh token needed.
+const clientCredentials = env.TOKEN_GRANT === 'client_credentials'
 const result = inspectToken({
   token: start.accessToken,
   source: start.source === 'store' ? `${stored.where}, version ${start.version}` : 'AUTH_TOKEN (environment)',
-  refreshConfigured: start.refreshToken !== null,
-  refreshStyle: env.TOKEN_REFRESH_STYLE,
+  refreshConfigured: clientCredentials ? Boolean(env.OAUTH_CLIENT_ID?.trim()) : start.refreshToken !== null,
+  refreshStyle: clientCredentials ? 'client_credentials' : env.TOKEN_REFRESH_STYLE,
   refreshUrl: env.TOKEN_REFRESH_URL,
   bufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,
   nowMs: Date.now()

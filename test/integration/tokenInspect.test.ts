@@ -74,3 +74,14 @@ t.test('.env in the working folder is read, the real environment wins', async (t
   const fromEnv = await inspect({ AUTH_TOKEN: signJwt({ ...claims, sub: 'user_FROM_ENV', iat: now, exp: now + 600 }, 'k') }, folder)
   t.match(fromEnv.out, /^User ID: user_FROM_ENV$/m)
 })
+
+t.test('client_credentials counts as refresh configured, without a refresh token', async (t) => {
+  const now = nowSeconds()
+  const token = signJwt({ ...claims, iat: now, exp: now + 600 }, 'k')
+  const cc = await inspect({ AUTH_TOKEN: token, TOKEN_STORE: 'memory', TOKEN_GRANT: 'client_credentials', OAUTH_CLIENT_ID: 'gateway', OAUTH_CLIENT_SECRET: 's' })
+  t.equal(cc.code, 0)
+  t.match(cc.out, /^Refresh: configured \(client_credentials style/m)
+  t.notMatch(cc.out, /\bs\b.*secret/)
+  const none = await inspect({ AUTH_TOKEN: token, TOKEN_STORE: 'memory', TOKEN_GRANT: 'client_credentials' })
+  t.match(none.out, /^Refresh: NOT configured/m)
+})
