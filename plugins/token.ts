@@ -5,11 +5,11 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { ConfigError, StoreError } from '../src/errors.js'
 import { createGrant } from '../src/grants/createGrant.js'
-import { TokenRefreshService } from '../src/services/tokenRefreshService.js'
+import { TokenRefreshService, type TokenHealth } from '../src/services/tokenRefreshService.js'
 import { FileTokenStore } from '../src/stores/fileTokenStore.js'
 import { RedisTokenStore } from '../src/stores/redisTokenStore.js'
 import { chooseStartupTokens } from '../src/stores/seedFingerprint.js'
-import { isSharedTokenStore, type TokenRecord, type TokenStore } from '../src/stores/tokenStore.js'
+import { isSharedTokenStore, type TokenRecord, type TokenStore, type TokenStoreKind } from '../src/stores/tokenStore.js'
 import type { Logger } from '../src/utils/logger.js'
 
 declare module 'fastify' {
@@ -21,23 +21,9 @@ declare module 'fastify' {
   }
 }
 
-export interface TokenHealthBody {
-  status: 'ok' | 'expiring' | 'expired'
-  tokenType: 'jwt' | 'opaque' | null
-  expiresAt: string | null
-  expiresInSeconds: number | null
-  refreshEnabled: boolean
-  refreshStyle: string
-  store: string
-  lastRefreshAt: string | null
-  lastRefreshError: string | null
-  consecutiveFailures: number
-  refreshTokenRejected: boolean
-  refreshCount: number
-  nextCheckAt: string | null
-  subject: string | null
-  issuer: string | null
-  storeError: string | null
+/** The /health/token body: the service's health and the kind of store. */
+export interface TokenHealthBody extends TokenHealth {
+  store: TokenStoreKind
 }
 
 async function tokenPlugin (fastify: FastifyInstance): Promise<void> {

@@ -2,7 +2,7 @@
 // replaces the tokens. Guarded by GATEWAY_ADMIN_KEY (x-admin-key); without a configured key the
 // routes answer 404. They are the gateway's own and never proxied.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { HEADER_SAFE_TOKEN } from '../src/grants/jsonRefreshGrant.js'
+import { HEADER_SAFE_TOKEN } from '../src/grants/tokenAnswer.js'
 import { createKeyMatcher } from '../src/utils/apiKeys.js'
 
 interface ReplaceTokensBody {

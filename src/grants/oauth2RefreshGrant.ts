@@ -5,7 +5,7 @@ import { type Clock, systemClock } from '../utils/clock.js'
 import {
   badResponse, expiryFromLifetime, oauthFailure, postTokenRequest, type ExchangeLimits, type OAuthClient
 } from './httpExchange.js'
-import { HEADER_SAFE_TOKEN, optionalToken } from './jsonRefreshGrant.js'
+import { answerObject, optionalToken, requiredAccessToken } from './tokenAnswer.js'
 import type { RefreshGrant, TokenSet } from './refreshGrant.js'
 
 export interface OAuth2GrantOptions extends ExchangeLimits {
@@ -39,17 +39,8 @@ export function createOAuth2RefreshGrant (options: OAuth2GrantOptions): RefreshG
  * a missing token_type is tolerated, as many servers leave it out.
  */
 export function parseOAuthTokenAnswer (json: unknown, nowMs: number): TokenSet {
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw badResponse('answer is not a JSON object')
-  }
-  const answer = json as Record<string, unknown>
-  const accessToken = answer.access_token
-  if (typeof accessToken !== 'string' || accessToken.trim() === '') {
-    throw badResponse('answer has no access_token string')
-  }
-  if (!HEADER_SAFE_TOKEN.test(accessToken)) {
-    throw badResponse('access_token has characters that cannot travel in a header')
-  }
+  const answer = answerObject(json)
+  const accessToken = requiredAccessToken(answer, 'access_token')
   if (answer.token_type !== undefined && (typeof answer.token_type !== 'string' || answer.token_type.toLowerCase() !== 'bearer')) {
     throw badResponse('token_type is not Bearer')
   }

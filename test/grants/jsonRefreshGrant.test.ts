@@ -1,7 +1,8 @@
 // The seed's refresh style against the local identity provider over HTTP, and the validation of its answers.
 import t from 'tap'
 import { startIdentityProvider } from '../../src/demo/identityProvider.js'
-import { HEADER_SAFE_TOKEN, createJsonRefreshGrant, optionalToken, parseJsonRefreshAnswer } from '../../src/grants/jsonRefreshGrant.js'
+import { createJsonRefreshGrant, parseJsonRefreshAnswer } from '../../src/grants/jsonRefreshGrant.js'
+import { HEADER_SAFE_TOKEN, optionalToken } from '../../src/grants/tokenAnswer.js'
 import { decodeJwt } from '../../src/utils/tokenUtils.js'
 import { startLocalServer } from '../helpers/localServer.js'
 
