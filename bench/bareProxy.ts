@@ -12,5 +12,5 @@ if (!upstream) {
 
 const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
 await app.register(fastifyHttpProxy, { upstream, disableRequestLogging: true })
-await app.listen({ host: '127.0.0.1', port: 0 })
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) })
 process.on('SIGTERM', () => { app.close().then(() => process.exit(0), () => process.exit(1)) })

@@ -1,7 +1,7 @@
 // Servers under test, each in its own child process: started with a clean environment in an
 // empty working folder (no .env is read), stdout to a log file (the way a deployment ships its
 // log lines), stderr kept for error messages; stopped by pid.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -38,10 +38,8 @@ interface SpawnOptions {
   command: string
   args: string[]
   env?: Record<string, string>
-  /** Matches the line that says the server listens; group 1 is its URL (omit with `url`). */
-  ready?: RegExp
-  /** A URL known in advance (nginx): ready once it accepts a TCP connection. */
-  url?: string
+  /** Ready once this URL accepts a TCP connection. */
+  url: string
   timeoutMs?: number
 }
 
@@ -70,8 +68,7 @@ export async function startServer (options: SpawnOptions): Promise<ServerProcess
       child.kill('SIGKILL')
       throw new Error(`${options.name} did not start in time:\n${stderr}${readLog()}`)
     }
-    if (options.ready !== undefined) url = options.ready.exec(readLog())?.[1]
-    else if (await accepts(options.url!)) url = options.url
+    if (await accepts(options.url)) url = options.url
     if (url === undefined) await sleep(25)
   }
   const stop = async (): Promise<void> => {
@@ -88,9 +85,13 @@ export function isExited (value: ServerProcess | ExitedEarly): value is ExitedEa
   return (value as ExitedEarly).exited === true
 }
 
-/** A Node server of ours (dist/…js): ready on its "listening at http://…" log line. */
+/**
+ * A Node server (dist/…js) on a port chosen here and passed as PORT: ready once it accepts a
+ * connection, whatever its log level lets it print.
+ */
 export async function startNodeServer (name: string, entry: string, env: Record<string, string>): Promise<ServerProcess | ExitedEarly> {
-  return startServer({ name, command: process.execPath, args: [entry], env, ready: /listening at (http:\/\/127\.0\.0\.1:\d+)/ })
+  const port = await freePort()
+  return startServer({ name, command: process.execPath, args: [entry], env: { ...env, PORT: String(port) }, url: `http://127.0.0.1:${port}` })
 }
 
 export async function mustStart (started: ServerProcess | ExitedEarly): Promise<ServerProcess> {
@@ -134,6 +135,24 @@ export function treeRssBytes (pid: number): number {
     // Not Linux, or the process is gone: what was read so far is all there is.
   }
   return total
+}
+
+const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100
+
+/** CPU time (user + system) a process and its children have used so far, in seconds. */
+export function treeCpuSeconds (pid: number): number {
+  let ticks = 0
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12])
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
+    for (const child of children === '' ? [] : children.split(/\s+/)) ticks += treeCpuSeconds(Number(child)) * CLOCK_TICKS_PER_SECOND
+  } catch {
+    // Not Linux, or the process is gone.
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND
 }
 
 /** Samples the resident memory of some processes and keeps each one's peak. */

@@ -1,7 +1,8 @@
 // `npm run bench`: the upstream directly, a bare @fastify/http-proxy, tokengate and nginx (when
 // installed) under the same autocannon load, interleaved round by round (A B C D A B C D …) so
 // drift on a noisy machine hits all alike; then the refresh storm and the hot-path micro-benchmark.
-// Prints medians and ratios; --json FILE writes everything measured.
+// Prints medians and ratios, with the CPU time each server spent per request (robust to a busy
+// machine); --json FILE writes everything measured; --compare runs another build as an A/B.
 import { rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -10,7 +11,7 @@ import { startIdentityProvider } from '../src/demo/identityProvider.js'
 import { measureHotPath, median, type HotPathResult } from './hotPath.js'
 import { runLoad, type LoadResult } from './load.js'
 import { findNginx, startNginx } from './nginx.js'
-import { DIST, GATEWAY_ENTRY, RssSampler, mustStart, startNodeServer, type ServerProcess } from './processes.js'
+import { DIST, GATEWAY_ENTRY, RssSampler, mustStart, startNodeServer, treeCpuSeconds, type ServerProcess } from './processes.js'
 import { redisRefreshStorm, refreshStorm, type StormOutcome } from './storm.js'
 
 const { values: args } = parseArgs({
@@ -25,6 +26,7 @@ const { values: args } = parseArgs({
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     'no-nginx': { type: 'boolean', default: false },
     'no-storm': { type: 'boolean', default: false },
+    compare: { type: 'string', multiple: true, default: [] },
     json: { type: 'string' },
     help: { type: 'boolean', default: false }
   }
@@ -42,6 +44,8 @@ if (args.help) {
   --redis-url URL     Redis for the three-process storm (REDIS_URL or redis://127.0.0.1:6379)
   --no-nginx          leave nginx out even when installed
   --no-storm          leave the refresh storm out
+  --compare NAME=PATH also run another build of the gateway (PATH to its server.js) as target NAME,
+                      configured like tokengate: an A/B of a change in the same run
   --json FILE         also write the results as JSON
 `)
   process.exit(0)
@@ -88,22 +92,29 @@ async function main (): Promise<void> {
     const bare = await mustStart(await startNodeServer('bare-proxy', `${DIST}/bench/bareProxy.js`, { UPSTREAM_URL: upstream.url, LOG_LEVEL: logLevel }))
     servers.push(bare)
     const token = idp.mint(24 * 3600)
-    const gateway = await mustStart(await startNodeServer('tokengate', GATEWAY_ENTRY, {
+    const gatewayEnv = {
       UPSTREAM_URL: upstream.url,
       AUTH_TOKEN: token,
       REFRESH_TOKEN: idp.validRefreshToken,
       TOKEN_REFRESH_URL: idp.refreshUrl,
       TOKEN_STORE: 'memory',
       HOST: '127.0.0.1',
-      PORT: '0',
       LOG_LEVEL: logLevel
-    }))
+    }
+    const gateway = await mustStart(await startNodeServer('tokengate', GATEWAY_ENTRY, gatewayEnv))
     servers.push(gateway)
     const targets: Target[] = [
       { name: 'direct', server: upstream, expectAuthorization: 'Bearer client-credential' },
       { name: 'bare-proxy', server: bare, expectAuthorization: 'Bearer client-credential' },
       { name: 'tokengate', server: gateway, expectAuthorization: `Bearer ${token}` }
     ]
+    for (const spec of args.compare) {
+      const [name, entry] = spec.split('=', 2)
+      if (!name || !entry) throw new Error('--compare must be NAME=PATH')
+      const candidate = await mustStart(await startNodeServer(name, entry, gatewayEnv))
+      servers.push(candidate)
+      targets.push({ name, server: candidate, expectAuthorization: `Bearer ${token}` })
+    }
     const nginxBinary = args['no-nginx'] ? null : findNginx()
     if (nginxBinary !== null) {
       const nginx = await startNginx({ binary: nginxBinary, upstreamUrl: upstream.url, token, accessLog: ACCESS_LOG_LEVELS.includes(logLevel) })
@@ -123,15 +134,17 @@ async function main (): Promise<void> {
     if (warmupSeconds > 0) {
       for (const target of targets) await runLoad(target.server.url, { ...loadOptions, durationSeconds: warmupSeconds })
     }
-    const runs = new Map<string, LoadResult[]>(targets.map((target) => [target.name, []]))
+    const runs = new Map<string, MeasuredRun[]>(targets.map((target) => [target.name, []]))
     for (let round = 1; round <= rounds; round++) {
       for (const target of targets) {
         sampler.watch(target.name, target.server.pid)
-        const result = await runLoad(target.server.url, loadOptions)
+        const cpuBefore = treeCpuSeconds(target.server.pid)
+        const load = await runLoad(target.server.url, loadOptions)
+        const result = { ...load, cpuMicrosPerRequest: (treeCpuSeconds(target.server.pid) - cpuBefore) * 1e6 / load.requests }
         sampler.stop()
         if (result.non2xx > 0 || result.errors > 0) throw new Error(`${target.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`)
         runs.get(target.name)!.push(result)
-        say(`  round ${round}/${rounds}  ${target.name.padEnd(10)} ${fmt(result.requestsPerSecond, 0).padStart(7)} req/s  p50 ${result.p50Ms} ms  p99 ${result.p99Ms} ms`)
+        say(`  round ${round}/${rounds}  ${target.name.padEnd(10)} ${fmt(result.requestsPerSecond, 0).padStart(7)} req/s  p50 ${result.p50Ms} ms  p99 ${result.p99Ms} ms  ${fmt(result.cpuMicrosPerRequest, 0)} µs CPU/request`)
       }
     }
     await Promise.all(servers.splice(0).filter((server) => server !== upstream).map((server) => server.stop()))
@@ -173,13 +186,18 @@ async function main (): Promise<void> {
   }
 }
 
+interface MeasuredRun extends LoadResult {
+  /** CPU time (user + system) of the server's process per request served: robust to a busy machine. */
+  cpuMicrosPerRequest: number
+}
+
 interface Summary {
-  medians: Record<string, { requestsPerSecond: number, p50Ms: number, p99Ms: number, peakRssMb: number }>
+  medians: Record<string, { requestsPerSecond: number, p50Ms: number, p99Ms: number, cpuMicrosPerRequest: number, peakRssMb: number }>
   /** Each ratio is the median of the per-round ratios: a round's targets ran back to back. */
   ratios: Record<string, number>
 }
 
-function summarise (names: string[], runs: Map<string, LoadResult[]>, peaks: Map<string, number>): Summary {
+function summarise (names: string[], runs: Map<string, MeasuredRun[]>, peaks: Map<string, number>): Summary {
   const medians: Summary['medians'] = {}
   for (const name of names) {
     const results = runs.get(name)!
@@ -187,20 +205,29 @@ function summarise (names: string[], runs: Map<string, LoadResult[]>, peaks: Map
       requestsPerSecond: median(results.map((r) => r.requestsPerSecond)),
       p50Ms: median(results.map((r) => r.p50Ms)),
       p99Ms: median(results.map((r) => r.p99Ms)),
+      cpuMicrosPerRequest: median(results.map((r) => r.cpuMicrosPerRequest)),
       peakRssMb: (peaks.get(name) ?? 0) / 1024 / 1024
     }
   }
-  const perRound = (a: string, b: string, field: 'requestsPerSecond' | 'p99Ms'): number =>
+  const perRound = (a: string, b: string, field: 'requestsPerSecond' | 'p99Ms' | 'cpuMicrosPerRequest'): number =>
     median(runs.get(a)!.map((run, i) => run[field] / runs.get(b)![i][field]))
   const ratios: Summary['ratios'] = {
     'tokengate/bare-proxy req/s': perRound('tokengate', 'bare-proxy', 'requestsPerSecond'),
     'tokengate/bare-proxy p99': perRound('tokengate', 'bare-proxy', 'p99Ms'),
+    'tokengate/bare-proxy CPU/request': perRound('tokengate', 'bare-proxy', 'cpuMicrosPerRequest'),
     'tokengate/direct req/s': perRound('tokengate', 'direct', 'requestsPerSecond'),
     'bare-proxy/direct req/s': perRound('bare-proxy', 'direct', 'requestsPerSecond')
   }
   if (runs.has('nginx')) {
     ratios['tokengate/nginx req/s'] = perRound('tokengate', 'nginx', 'requestsPerSecond')
     ratios['nginx/direct req/s'] = perRound('nginx', 'direct', 'requestsPerSecond')
+    ratios['tokengate/nginx CPU/request'] = perRound('tokengate', 'nginx', 'cpuMicrosPerRequest')
+  }
+  for (const name of names.filter((n) => !['direct', 'bare-proxy', 'tokengate', 'nginx'].includes(n))) {
+    ratios[`${name}/tokengate req/s`] = perRound(name, 'tokengate', 'requestsPerSecond')
+    ratios[`${name}/bare-proxy req/s`] = perRound(name, 'bare-proxy', 'requestsPerSecond')
+    ratios[`${name}/bare-proxy p99`] = perRound(name, 'bare-proxy', 'p99Ms')
+    ratios[`${name}/tokengate CPU/request`] = perRound(name, 'tokengate', 'cpuMicrosPerRequest')
   }
   return { medians, ratios }
 }
@@ -214,10 +241,10 @@ function printReport (summary: Summary, storm: StormOutcome | null, redisStorm: 
   const bare = medians['bare-proxy']
   const direct = medians.direct
   say('\nmedians of the rounds (ratios: median of the per-round ratios)')
-  say('| target | req/s | p50 ms | p99 ms | peak RSS MB | req/s vs bare proxy | req/s vs direct |')
-  say('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+  say('| target | req/s | p50 ms | p99 ms | CPU µs/request | peak RSS MB | req/s vs bare proxy | req/s vs direct |')
+  say('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const [name, m] of Object.entries(medians)) {
-    say(`| ${name} | ${fmt(m.requestsPerSecond, 0)} | ${m.p50Ms} | ${m.p99Ms} | ${fmt(m.peakRssMb, 1)} | ${fmt(m.requestsPerSecond / bare.requestsPerSecond, 2)}× | ${fmt(m.requestsPerSecond / direct.requestsPerSecond, 2)}× |`)
+    say(`| ${name} | ${fmt(m.requestsPerSecond, 0)} | ${m.p50Ms} | ${m.p99Ms} | ${fmt(m.cpuMicrosPerRequest, 0)} | ${fmt(m.peakRssMb, 1)} | ${fmt(m.requestsPerSecond / bare.requestsPerSecond, 2)}× | ${fmt(m.requestsPerSecond / direct.requestsPerSecond, 2)}× |`)
   }
   say('')
   for (const [name, value] of Object.entries(ratios)) say(`${name.padEnd(28)} ${fmt(value, 3)}`)

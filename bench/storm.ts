@@ -49,7 +49,6 @@ export async function refreshStorm (options: StormOptions, processes = 1, storeE
       // No early refresh: the token is used until its exp, so the storm meets it expired.
       TOKEN_EXPIRY_BUFFER: '0',
       HOST: '127.0.0.1',
-      PORT: '0',
       LOG_LEVEL: options.logLevel,
       ...storeEnv
     }
@@ -113,7 +112,6 @@ export async function redisRefreshStorm (options: StormOptions, redisUrl: string
     REDIS_URL: redisUrl,
     TOKEN_STORE_KEY: `${key}:probe`,
     HOST: '127.0.0.1',
-    PORT: '0',
     LOG_LEVEL: 'warn'
   })
   if (isExited(probe)) {

@@ -30,7 +30,7 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 65_000
 server.headersTimeout = 66_000
 
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo
   process.stdout.write(`upstream listening at http://127.0.0.1:${port} (${body.length}-byte JSON body)\n`)
 })
