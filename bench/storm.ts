@@ -14,6 +14,8 @@ export interface StormOptions {
   idpDelayMs: number
   upstreamUrl: string
   logLevel: string
+  /** The gateway build to start (default: this checkout's dist/src/server.js). */
+  entry?: string
 }
 
 export interface StormResult {
@@ -52,7 +54,7 @@ export async function refreshStorm (options: StormOptions, processes = 1, storeE
       LOG_LEVEL: options.logLevel,
       ...storeEnv
     }
-    for (let i = 0; i < processes; i++) gateways.push(await mustStart(await startNodeServer(`storm-gateway-${i + 1}`, GATEWAY_ENTRY, env)))
+    for (let i = 0; i < processes; i++) gateways.push(await mustStart(await startNodeServer(`storm-gateway-${i + 1}`, options.entry ?? GATEWAY_ENTRY, env)))
 
     // One keep-alive connection per request, opened beforehand on a route that needs no token,
     // so the storm measures the refresh and not a thousand TCP handshakes.
@@ -105,7 +107,7 @@ export async function refreshStorm (options: StormOptions, processes = 1, storeE
  */
 export async function redisRefreshStorm (options: StormOptions, redisUrl: string): Promise<StormOutcome> {
   const key = `tokengate:bench:${process.pid}:${Date.now()}`
-  const probe = await startNodeServer('redis-probe', GATEWAY_ENTRY, {
+  const probe = await startNodeServer('redis-probe', options.entry ?? GATEWAY_ENTRY, {
     UPSTREAM_URL: options.upstreamUrl,
     AUTH_TOKEN: 'opaque-probe-token',
     TOKEN_STORE: 'redis',
