@@ -1,5 +1,5 @@
 // The composition root: core capabilities as plugins first, then the routes that translate HTTP.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import configPlugin from '../plugins/config.js'
 import refreshJobPlugin from '../plugins/refresh-job.js'
 import storePlugin from '../plugins/store.js'
@@ -39,12 +39,28 @@ export function loggerOptions (stream?: BuildAppOptions['logStream']): FastifySe
   return { level: 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, ...(stream ? { stream } : {}) }
 }
 
+/**
+ * One access line per request, `request completed` with method, url, status and response time,
+ * instead of Fastify's two (`incoming request`, then `request completed`): the same facts, half
+ * the logging work on a path every request takes (see BENCHMARKS.md). Errors log as before.
+ */
+export class AccessLogController extends LogController {
+  override incomingRequest (): void {}
+
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    /* c8 ignore next -- Fastify passes an error only when the response stream itself fails; its own line is kept */
+    if (error) return super.requestCompleted(error, request, reply)
+    reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+  }
+}
+
 export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: loggerOptions(options.logStream),
     // Proxied bodies are streamed, not parsed; this bounds only the gateway's own JSON routes.
     bodyLimit: 1024 * 1024,
-    return503OnClosing: true
+    return503OnClosing: true,
+    logController: new AccessLogController()
   })
   await app.register(configPlugin, { env: options.env })
   await app.register(storePlugin)
