@@ -6,6 +6,7 @@ import storePlugin from '../plugins/store.js'
 import tokenPlugin from '../plugins/token.js'
 import healthRoutes from '../routes/health.js'
 import proxyRoutes from '../routes/proxy.js'
+import { censorChildBindings, redactLogObject } from './utils/logRedaction.js'
 
 export interface BuildAppOptions {
   /** Variables to use instead of process.env and .env. */
@@ -14,29 +15,11 @@ export interface BuildAppOptions {
   logStream?: { write (line: string): void }
 }
 
-// Every place a credential could sit in a log object. Bodies of refresh answers are never logged.
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers["x-api-key"]',
-  'req.headers["x-admin-key"]',
-  'req.headers.cookie',
-  'headers.authorization',
-  'headers["x-api-key"]',
-  'headers["x-admin-key"]',
-  'accessToken',
-  'refreshToken',
-  'access_token',
-  'refresh_token',
-  'client_secret',
-  '*.accessToken',
-  '*.refreshToken',
-  '*.access_token',
-  '*.refresh_token',
-  '*.client_secret'
-]
-
+// Credentials are censored by pino's log and bindings formatters (src/utils/logRedaction.ts): the
+// token and secret fields, top level or one down, and the credential headers of headers / req.headers.
+// Bodies of refresh answers are never logged.
 export function loggerOptions (stream?: BuildAppOptions['logStream']): FastifyServerOptions['logger'] {
-  return { level: 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, ...(stream ? { stream } : {}) }
+  return { level: 'info', formatters: { log: redactLogObject, bindings: redactLogObject }, ...(stream ? { stream } : {}) }
 }
 
 /**
@@ -62,6 +45,7 @@ export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyI
     return503OnClosing: true,
     logController: new AccessLogController()
   })
+  censorChildBindings(app.log)
   await app.register(configPlugin, { env: options.env })
   await app.register(storePlugin)
   await app.register(tokenPlugin)
