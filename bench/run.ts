@@ -4,6 +4,7 @@
 // Prints medians and ratios, with the CPU time each server spent per request (robust to a busy
 // machine); --json FILE writes everything measured; --compare runs another build as an A/B.
 import { rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { request } from 'undici'
@@ -14,7 +15,14 @@ import { findNginx, startNginx } from './nginx.js'
 import { DIST, GATEWAY_ENTRY, RssSampler, mustStart, startNodeServer, treeCpuSeconds, type ServerProcess } from './processes.js'
 import { redisRefreshStorm, refreshStorm, type StormOutcome } from './storm.js'
 
+// `--json` alone writes to the default file (ignored by git).
+const DEFAULT_JSON_FILE = 'bench-results.json'
+const argv = process.argv.slice(2)
+const jsonAt = argv.indexOf('--json')
+if (jsonAt !== -1 && (jsonAt === argv.length - 1 || argv[jsonAt + 1].startsWith('--'))) argv.splice(jsonAt + 1, 0, DEFAULT_JSON_FILE)
+
 const { values: args } = parseArgs({
+  args: argv,
   options: {
     duration: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
@@ -46,7 +54,7 @@ if (args.help) {
   --no-storm          leave the refresh storm out
   --compare NAME=PATH also run another build of the gateway (PATH to its server.js) as target NAME,
                       configured like tokengate: an A/B of a change in the same run
-  --json FILE         also write the results as JSON
+  --json [FILE]       also write the results as JSON (default ${DEFAULT_JSON_FILE})
 `)
   process.exit(0)
 }
@@ -86,7 +94,10 @@ async function main (): Promise<void> {
   const sampler = new RssSampler()
   const idp = await startIdentityProvider({ tokenTtlSeconds: 3600 })
   try {
-    say(`tokengate bench: ${rounds} rounds × ${durationSeconds} s per target, ${connections} connections, LOG_LEVEL=${logLevel}, Node ${process.version}`)
+    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`
+    const loadAtStart = loadavg()[0]
+    say(`tokengate bench ${new Date(started).toISOString()}: ${rounds} rounds × ${durationSeconds} s per target, ${connections} connections, LOG_LEVEL=${logLevel}, Node ${process.version}`)
+    say(`machine: ${machine}; load average ${loadAtStart.toFixed(1)} at start`)
     const upstream = await mustStart(await startNodeServer('upstream', `${DIST}/bench/upstream.js`, {}))
     servers.push(upstream)
     const bare = await mustStart(await startNodeServer('bare-proxy', `${DIST}/bench/bareProxy.js`, { UPSTREAM_URL: upstream.url, LOG_LEVEL: logLevel }))
@@ -164,10 +175,14 @@ async function main (): Promise<void> {
 
     const summary = summarise(targets.map((target) => target.name), runs, sampler.peakBytes)
     printReport(summary, storm, redisStorm, hotPath)
+    const loadAtEnd = loadavg()[0]
+    say(`load average ${loadAtEnd.toFixed(1)} at the end (other work on the machine shows as noise)`)
     if (args.json !== undefined) {
       const report = {
         date: new Date(started).toISOString(),
         node: process.version,
+        machine,
+        loadAverage: { start: loadAtStart, end: loadAtEnd },
         settings: { rounds, durationSeconds, connections, warmupSeconds, logLevel, path: LOAD_PATH },
         runs: Object.fromEntries(runs),
         ...summary,
