@@ -1,5 +1,5 @@
 // `npm run bench`: the upstream directly, a bare @fastify/http-proxy, tokengate and nginx (when
-// installed) under the same autocannon load, interleaved round by round (A B C D A B C D …) so
+// installed) under the same autocannon load, interleaved round by round (A B C D, B C D A, …) so
 // drift on a noisy machine hits all alike; then the refresh storm and the hot-path micro-benchmark.
 // Prints medians and ratios, with the CPU time each server spent per request (robust to a busy
 // machine); --json FILE writes everything measured; --compare runs another build as an A/B.
@@ -24,8 +24,8 @@ if (jsonAt !== -1 && (jsonAt === argv.length - 1 || argv[jsonAt + 1].startsWith(
 const { values: args } = parseArgs({
   args: argv,
   options: {
-    duration: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '100' },
     warmup: { type: 'string', default: '2' },
     'log-level': { type: 'string', default: 'info' },
@@ -42,8 +42,8 @@ const { values: args } = parseArgs({
 
 if (args.help) {
   process.stdout.write(`npm run bench -- [options]
-  --duration S        seconds of load per run (5)
-  --rounds N          interleaved rounds (3)
+  --duration S        seconds of load per run (3)
+  --rounds N          interleaved rounds, each starting one target later than the last (5)
   --connections N     autocannon connections, the same for every target (100)
   --warmup S          seconds of unrecorded load per target before the first round (2)
   --log-level L       LOG_LEVEL of both Fastify processes; nginx logs access lines at info and below (info)
@@ -147,7 +147,9 @@ async function main (): Promise<void> {
     }
     const runs = new Map<string, MeasuredRun[]>(targets.map((target) => [target.name, []]))
     for (let round = 1; round <= rounds; round++) {
-      for (const target of targets) {
+      // A B C D, then B C D A, …: no target always runs right after the same one.
+      const order = targets.map((_, i) => targets[(i + round - 1) % targets.length])
+      for (const target of order) {
         sampler.watch(target.name, target.server.pid)
         const cpuBefore = treeCpuSeconds(target.server.pid)
         const load = await runLoad(target.server.url, loadOptions)
