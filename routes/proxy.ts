@@ -12,23 +12,21 @@ declare module 'fastify' {
   }
 }
 
-// Keep-alive connections to the upstream, as many as @fastify/reply-from opens by default.
-export const UPSTREAM_CONNECTIONS = 128
-
 // Credentials meant for the gateway itself; the upstream never sees them.
 const GATEWAY_HEADERS = ['authorization', 'x-api-key', 'x-admin-key'] as const
 
 export default async function proxyRoutes (fastify: FastifyInstance): Promise<void> {
   const config = fastify.gatewayConfig
   // Our own dispatcher: reply-from's default turns TLS verification off. bodyTimeout 0 lets a
-  // started stream (server-sent events) run as long as the upstream keeps it open. A bounded pool
-  // of keep-alive connections: a burst (the requests held by a refresh, released at once) queues
-  // on warm connections instead of opening one new connection per request.
+  // started stream (server-sent events) run as long as the upstream keeps it open.
   const agent = new Agent({
     headersTimeout: config.upstreamTimeoutMs,
+    // A bounded pool (reply-from's own default size): a burst, such as the requests a refresh
+    // held and releases at once, queues on warm connections instead of opening one new
+    // connection per request.
+    connections: 128,
     bodyTimeout: 0,
     keepAliveTimeout: 60_000,
-    connections: UPSTREAM_CONNECTIONS,
     connect: { rejectUnauthorized: true }
   })
   fastify.addHook('onClose', async () => { await agent.close() })
