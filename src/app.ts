@@ -7,7 +7,6 @@ import tokenPlugin from '../plugins/token.js'
 import healthRoutes from '../routes/health.js'
 import proxyRoutes from '../routes/proxy.js'
 import { censorChildBindings, redactLogObject } from './utils/logRedaction.js'
-import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 
 export interface BuildAppOptions {
   /** Variables to use instead of process.env and .env. */
@@ -28,8 +27,7 @@ export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyI
     logger: loggerOptions(options.logStream),
     // Proxied bodies are streamed, not parsed; this bounds only the gateway's own JSON routes.
     bodyLimit: 1024 * 1024,
-    return503OnClosing: true,
-    logController: new AccessLogController()
+    return503OnClosing: true
   })
   censorChildBindings(app.log)
   await app.register(configPlugin, { env: options.env })
@@ -39,19 +37,4 @@ export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyI
   await app.register(healthRoutes)
   await app.register(proxyRoutes)
   return app
-}
-
-/**
- * One access line per request, `request completed` with method, url, status and response time,
- * instead of Fastify's two (`incoming request`, then `request completed`): the same facts, half
- * the logging work on a path every request takes (see BENCHMARKS.md). Errors log as before.
- */
-export class AccessLogController extends LogController {
-  override incomingRequest (): void {}
-
-  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    /* c8 ignore next -- Fastify passes an error only when the response stream itself fails; its own line is kept */
-    if (error) return super.requestCompleted(error, request, reply)
-    reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
-  }
 }
