@@ -30,6 +30,10 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   // started stream (server-sent events) run as long as the upstream keeps it open.
   const agent = new Agent({
     headersTimeout: config.upstreamTimeoutMs,
+    // A bounded pool (reply-from's own default size): a burst, such as the requests a refresh
+    // held and releases at once, queues on warm connections instead of opening one new
+    // connection per request.
+    connections: 128,
     bodyTimeout: 0,
     keepAliveTimeout: 60_000,
     connect: { rejectUnauthorized: true, ca }

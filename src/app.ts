@@ -9,6 +9,7 @@ import adminRoutes from '../routes/admin.js'
 import healthRoutes from '../routes/health.js'
 import metricsRoutes from '../routes/metrics.js'
 import proxyRoutes from '../routes/proxy.js'
+import { censorChildBindings, redactLogObject } from './utils/logRedaction.js'
 
 export interface BuildAppOptions {
   /** Variables to use instead of process.env and .env. */
@@ -17,31 +18,13 @@ export interface BuildAppOptions {
   logStream?: { write (line: string): void }
 }
 
-// Every place a credential could sit in a log object. Bodies of refresh answers are never logged.
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers["x-api-key"]',
-  'req.headers["x-admin-key"]',
-  'req.headers.cookie',
-  'headers.authorization',
-  'headers["x-api-key"]',
-  'headers["x-admin-key"]',
-  'accessToken',
-  'refreshToken',
-  'access_token',
-  'refresh_token',
-  'client_secret',
-  '*.accessToken',
-  '*.refreshToken',
-  '*.access_token',
-  '*.refresh_token',
-  '*.client_secret'
-]
-
+// Credentials are censored by pino's log and bindings formatters (src/utils/logRedaction.ts): the
+// token and secret fields, top level or one down, and the credential headers of headers / req.headers.
+// Bodies of refresh answers are never logged.
 export function loggerOptions (stream?: BuildAppOptions['logStream']): FastifyServerOptions['logger'] {
   return {
     level: 'info',
-    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    formatters: { log: redactLogObject, bindings: redactLogObject },
     serializers: { res: serializeReply },
     ...(stream ? { stream } : {})
   }
@@ -65,6 +48,7 @@ export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyI
     bodyLimit: 1024 * 1024,
     return503OnClosing: true
   })
+  censorChildBindings(app.log)
   try {
     await app.register(configPlugin, { env: options.env })
     await app.register(storePlugin)
