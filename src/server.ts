@@ -4,6 +4,7 @@
 // SHUTDOWN_GRACE_MS, then cut what is left; stop the job, await the refresh in flight, close the
 // store, exit 0. A second signal exits at once; past SHUTDOWN_TIMEOUT_MS the process exits 1.
 import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, formatConfigProblem } from './errors.js'
 
@@ -14,9 +15,10 @@ export const SHUTDOWN_TIMEOUT_MS = 30_000
 async function main (): Promise<void> {
   let app
   try {
-    // stdout, not pino's default asynchronous writer: writes to a pipe or a file are synchronous
-    // on Linux, so the last lines of a shutdown are neither lost nor reordered by the exit.
-    app = await buildApp({ logStream: process.stdout })
+    // A synchronous destination on stdout: the last lines of a shutdown are neither lost nor
+    // reordered by the exit. pino's own writer (one writeSync a line) costs a fraction of what
+    // process.stdout's stream machinery costs on every request.
+    app = await buildApp({ logStream: pino.destination({ dest: 1, sync: true }) })
     await app.ready()
   } catch (err) {
     reportStartupFailure(err)
