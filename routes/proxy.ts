@@ -21,6 +21,10 @@ declare module 'fastify' {
 
 // Credentials meant for the gateway itself; the upstream never sees them.
 const GATEWAY_HEADERS = ['authorization', 'x-api-key', 'x-admin-key'] as const
+// Hop-by-hop headers a plain request may carry that undici refuses to send (the request would
+// fail as a 502 blamed on the upstream): Node has already answered Expect: 100-continue itself,
+// and an Upgrade that reaches this path is no WebSocket upgrade (those take the upgrade path).
+const CONSUMED_HEADERS = ['expect', 'keep-alive', 'upgrade'] as const
 
 export default async function proxyRoutes (fastify: FastifyInstance): Promise<void> {
   const config = fastify.gatewayConfig
@@ -96,17 +100,27 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     replyOptions: {
       rewriteRequestHeaders: (request, headers) => {
         request.upstreamSentAt = performance.now()
+        for (const name of CONSUMED_HEADERS) delete headers[name]
         return withBearer(request.upstreamToken, headers)
       },
       // Called when the upstream's response headers arrive, before the body streams. reply-from
       // always passes the request; its type leaves it optional.
       rewriteHeaders: (headers, request) => {
         request!.upstreamLatencyMs = performance.now() - request!.upstreamSentAt
-        return headers
+        return withoutConnectionHeaders(headers)
       },
       onError: (reply, { error }) => upstreamFailed(reply, error)
     }
   })
+}
+
+// The upstream's Connection and Keep-Alive describe its connection to the gateway, not the
+// client's (RFC 9110 §7.6.1): passed on, its "keep-alive" would hold open a socket the client
+// asked to close, and its "close" would close one the client wants to keep.
+function withoutConnectionHeaders<H extends Record<string, unknown>> (headers: H): H {
+  const listed = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',').map((name) => name.trim()) : []
+  for (const name of ['connection', 'keep-alive', 'proxy-connection', ...listed]) delete headers[name]
+  return headers
 }
 
 function withBearer<H extends Record<string, unknown>> (token: string, headers: H): H {

@@ -11,6 +11,7 @@ import { ConfigError, formatConfigProblem } from './errors.js'
 export const SHUTDOWN_GRACE_MS = 10_000
 // The whole shutdown: the grace above plus one refresh attempt in flight (TOKEN_REFRESH_TIMEOUT).
 export const SHUTDOWN_TIMEOUT_MS = 30_000
+const SHUTDOWN_IDLE_SWEEP_MS = 100
 
 async function main (): Promise<void> {
   let app
@@ -35,6 +36,9 @@ async function main (): Promise<void> {
   }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'Shutting down after an error')
     else log.info({ signal }, 'Shutting down: finishing in-flight requests')
+    // A keep-alive connection whose last response has just ended would stay open as long as the
+    // client likes: each one is closed as soon as it is idle, not only those idle at the signal.
+    const sweep = setInterval(() => { app.server.closeIdleConnections() }, SHUTDOWN_IDLE_SWEEP_MS)
     // Open streams (server-sent events) would hold app.close() for as long as they last.
     const cut = setTimeout(() => {
       log.warn(`In-flight requests still open after ${SHUTDOWN_GRACE_MS / 1000} s: closing their connections`)
@@ -43,6 +47,7 @@ async function main (): Promise<void> {
     try {
       await app.close()
     } finally {
+      clearInterval(sweep)
       clearTimeout(cut)
     }
     log.info('tokengate stopped')

@@ -6,7 +6,7 @@ import { resolve as resolvePath } from 'node:path'
 import { ConfigError, type ConfigProblem } from '../errors.js'
 import type { RefreshStyle } from '../grants/refreshGrant.js'
 import type { TokenStoreKind } from '../stores/tokenStore.js'
-import { VARIABLE_PURPOSE, type EnvConfig } from './schema.js'
+import { VARIABLE_PURPOSE, configSchema, type EnvConfig } from './schema.js'
 
 export type TokenGrantKind = 'refresh_token' | 'client_credentials'
 
@@ -48,8 +48,18 @@ export interface GatewayConfig {
   logLevel: EnvConfig['LOG_LEVEL']
 }
 
+// The variables the schema reads as numbers.
+const NUMERIC_VARIABLES = Object.entries(configSchema.properties)
+  .filter(([, property]) => property.type === 'number' || property.type === 'integer')
+  .map(([variable]) => variable as keyof EnvConfig)
+
 export function resolveConfig (env: EnvConfig): GatewayConfig {
   const problems: ConfigProblem[] = []
+  // ajv coerces "Infinity" or "1e400" to Infinity and then skips minimum and maximum, which it
+  // checks only for finite numbers: PORT=Infinity or TOKEN_REFRESH_INTERVAL=1e400 would pass.
+  for (const variable of NUMERIC_VARIABLES) {
+    if (!Number.isFinite(env[variable])) problems.push({ variable, message: 'must be a finite number' })
+  }
   const upstream = parseHttpUrl(env.UPSTREAM_URL, 'UPSTREAM_URL', problems)
   const refreshUrl = parseHttpUrl(env.TOKEN_REFRESH_URL, 'TOKEN_REFRESH_URL', problems)
   if (env.TOKEN_STORE === 'redis') parseRedisUrl(env.REDIS_URL, problems)

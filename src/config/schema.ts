@@ -4,6 +4,9 @@ export const DEFAULT_TOKEN_REFRESH_URL = 'https://api.genies.com/auth/v2/refresh
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
+/** The longest a timer can wait: Node fires a longer setTimeout after 1 ms, toad-scheduler refuses it. */
+export const MAX_TIMER_MS = 2_147_483_647
+
 export const configSchema = {
   type: 'object',
   required: ['UPSTREAM_URL'],
@@ -17,9 +20,9 @@ export const configSchema = {
     OAUTH_CLIENT_ID: { type: 'string' },
     OAUTH_CLIENT_SECRET: { type: 'string' },
     OAUTH_SCOPE: { type: 'string' },
-    TOKEN_REFRESH_INTERVAL: { type: 'number', exclusiveMinimum: 0, default: 30 },
+    TOKEN_REFRESH_INTERVAL: { type: 'number', exclusiveMinimum: 0, maximum: Math.floor(MAX_TIMER_MS / 60_000), default: 30 },
     TOKEN_EXPIRY_BUFFER: { type: 'number', minimum: 0, default: 5 },
-    TOKEN_REFRESH_TIMEOUT: { type: 'integer', minimum: 1, default: 10_000 },
+    TOKEN_REFRESH_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 10_000 },
     TOKEN_STORE: { type: 'string', enum: ['file', 'memory', 'redis'], default: 'file' },
     TOKEN_STORE_PATH: { type: 'string', minLength: 1, default: './data/tokens.json' },
     REDIS_URL: { type: 'string', default: 'redis://127.0.0.1:6379' },
@@ -28,7 +31,7 @@ export const configSchema = {
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     PORT: { type: 'integer', minimum: 0, maximum: 65_535, default: 3000 },
     GATEWAY_API_KEYS: { type: 'string' },
-    UPSTREAM_TIMEOUT: { type: 'integer', minimum: 1, default: 30_000 },
+    UPSTREAM_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 30_000 },
     UPSTREAM_CA_FILE: { type: 'string' },
     LOG_LEVEL: { type: 'string', enum: LOG_LEVELS, default: 'info' }
   }

@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import envSchema from 'env-schema'
 import t from 'tap'
 import { problemsFromSchemaErrors, resolveConfig, type SchemaError } from '../../src/config/gatewayConfig.js'
-import { DEFAULT_TOKEN_REFRESH_URL, configSchema, type EnvConfig } from '../../src/config/schema.js'
+import { DEFAULT_TOKEN_REFRESH_URL, MAX_TIMER_MS, configSchema, type EnvConfig } from '../../src/config/schema.js'
 import { ConfigError } from '../../src/errors.js'
 
 /** The environment as @fastify/env would validate it: defaults filled, numbers coerced. */
@@ -155,6 +155,35 @@ t.test('a query string on the refresh URL is allowed (some providers key tenants
 
 t.test('an empty query mark is not a query string', async (t) => {
   t.equal(resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com/v1?' })).upstream.pathname, '/v1')
+})
+
+t.test('numbers that are not finite pass the schema (ajv skips its limits for them) and are refused here, naming the variable', async (t) => {
+  for (const text of ['Infinity', '-Infinity', '1e400']) {
+    const env = validate({ UPSTREAM_URL: 'https://api.example.com', PORT: text, TOKEN_REFRESH_INTERVAL: text, TOKEN_EXPIRY_BUFFER: text, TOKEN_REFRESH_TIMEOUT: text, UPSTREAM_TIMEOUT: text })
+    t.equal(env.PORT, Number(text), `the schema let PORT=${text} through`)
+    t.same(configError(env).problems.map((p) => p.variable).sort(),
+      ['PORT', 'TOKEN_EXPIRY_BUFFER', 'TOKEN_REFRESH_INTERVAL', 'TOKEN_REFRESH_TIMEOUT', 'UPSTREAM_TIMEOUT'])
+    t.same(new Set(configError(env).problems.map((p) => p.message)), new Set(['must be a finite number']))
+  }
+})
+
+t.test('durations beyond what a timer can wait (2^31-1 ms, about 24.8 days) are refused, naming the variable', async (t) => {
+  t.equal(MAX_TIMER_MS, 2 ** 31 - 1)
+  const problems = problemsFromSchemaErrors(schemaErrors({
+    UPSTREAM_URL: 'https://api.example.com',
+    TOKEN_REFRESH_INTERVAL: '35792',
+    TOKEN_REFRESH_TIMEOUT: '2147483648',
+    UPSTREAM_TIMEOUT: '4294967296'
+  }))
+  t.same(problems, [
+    { variable: 'TOKEN_REFRESH_INTERVAL', message: 'must be <= 35791' },
+    { variable: 'TOKEN_REFRESH_TIMEOUT', message: 'must be <= 2147483647' },
+    { variable: 'UPSTREAM_TIMEOUT', message: 'must be <= 2147483647' }
+  ])
+  const longest = resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com', TOKEN_REFRESH_INTERVAL: '35791', TOKEN_REFRESH_TIMEOUT: '2147483647', UPSTREAM_TIMEOUT: '2147483647' }))
+  t.ok(longest.refreshIntervalMs <= MAX_TIMER_MS, 'the longest interval fits a timer')
+  t.equal(longest.refreshTimeoutMs, MAX_TIMER_MS)
+  t.equal(longest.upstreamTimeoutMs, MAX_TIMER_MS)
 })
 
 t.test('problemsFromSchemaErrors, from the real schema validator', async (t) => {
