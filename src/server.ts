@@ -52,7 +52,15 @@ async function main (): Promise<void> {
     }
     log.info('tokengate stopped')
   })
-  await app.listen({ host, port })
+  try {
+    await app.listen({ host, port })
+  } catch (err) {
+    // A port in use or an address this machine does not have: say which variables to change.
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    process.stderr.write(`tokengate: configuration error: HOST / PORT: cannot listen on ${host}:${port} (${code})\n`)
+    await app.close().catch(() => {})
+    process.exit(1)
+  }
   app.log.info(`tokengate forwarding to ${upstream.origin}${upstream.pathname.replace(/\/+$/, '')}`)
 }
 

@@ -96,3 +96,17 @@ t.test('the logs of a full run hold no token, refresh token or client credential
   t.match(text, /Token refreshed successfully/)
   t.match(text, /New token expires at: \d{4}-\d{2}-\d{2}T/)
 })
+
+t.test('a port in use or an address the machine does not have: exit 1 with a line naming HOST / PORT', async (t) => {
+  const { createServer } = await import('node:net')
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => taken.close())
+  const port = String((taken.address() as { port: number }).port)
+  for (const [env, code] of [[{ HOST: '127.0.0.1', PORT: port }, 'EADDRINUSE'], [{ HOST: '192.0.2.1', PORT: '0' }, 'EADDRNOTAVAIL']] as const) {
+    const gateway = spawnGateway({ UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'a', TOKEN_STORE: 'memory', ...env })
+    const { code: exitCode } = await gateway.exited
+    t.equal(exitCode, 1)
+    t.match(gateway.output(), new RegExp(`^tokengate: configuration error: HOST / PORT: cannot listen on ${env.HOST}:${env.PORT} \\(${code}\\)$`, 'm'))
+  }
+})
