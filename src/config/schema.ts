@@ -21,7 +21,8 @@ export const configSchema = {
     OAUTH_CLIENT_SECRET: { type: 'string' },
     OAUTH_SCOPE: { type: 'string' },
     TOKEN_REFRESH_INTERVAL: { type: 'number', exclusiveMinimum: 0, maximum: Math.floor(MAX_TIMER_MS / 60_000), default: 30 },
-    TOKEN_EXPIRY_BUFFER: { type: 'number', minimum: 0, default: 5 },
+    // Minutes; a buffer longer than the longest interval makes no sense and its milliseconds must stay finite.
+    TOKEN_EXPIRY_BUFFER: { type: 'number', minimum: 0, maximum: Math.floor(MAX_TIMER_MS / 60_000), default: 5 },
     TOKEN_REFRESH_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 10_000 },
     TOKEN_STORE: { type: 'string', enum: ['file', 'memory', 'redis'], default: 'file' },
     TOKEN_STORE_PATH: { type: 'string', minLength: 1, default: './data/tokens.json' },

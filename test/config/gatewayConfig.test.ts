@@ -223,3 +223,11 @@ t.test('problemsFromSchemaErrors, from the real schema validator', async (t) => 
     t.same(problemsFromSchemaErrors([]), [])
   })
 })
+
+t.test('a buffer whose milliseconds would overflow is refused, naming TOKEN_EXPIRY_BUFFER', async (t) => {
+  // Found by the property test: 2.9961552247705267e+303 minutes is finite, its milliseconds are not.
+  const { buildApp } = await import('../../src/app.js')
+  const err = await buildApp({ env: { UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'a', TOKEN_STORE: 'memory', TOKEN_EXPIRY_BUFFER: '2.9961552247705267e+303' }, logStream: { write: () => {} } })
+    .then(async (app) => { await app.close(); return null }, (e: unknown) => e as { problems: Array<{ variable: string }> })
+  t.same(err?.problems.map((p) => p.variable), ['TOKEN_EXPIRY_BUFFER'])
+})
