@@ -17,6 +17,8 @@ declare module 'fastify' {
     replayBody: Buffer | null
     /** False for a request whose body streams (too large to keep): never replayed. */
     replayable: boolean
+    /** Where the proxy sends this request (its path upstream), for a replay. */
+    proxyDest: string
   }
 }
 
@@ -35,27 +37,46 @@ type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string,
 export function setupUnauthorizedReplay (fastify: FastifyInstance, service: TokenRefreshService): ProxyHandler {
   fastify.decorateRequest('replayBody', null)
   fastify.decorateRequest('replayable', true)
+  fastify.decorateRequest('proxyDest', '')
   fastify.addHook('preHandler', keepSmallBody)
 
-  return (request, reply, dest, options) => reply.from(dest, {
-    ...options,
-    onResponse: (_request, _reply, res) => {
-      if (res.statusCode !== 401) {
-        reply.send(res.stream)
-        return
-      }
-      if (!request.replayable) {
-        // Too large to send twice, but the token was refused: renew it for the requests that
-        // follow (in the background; recoverFromUnauthorized never rejects).
-        service.recoverFromUnauthorized(request.upstreamToken)
-        reply.send(res.stream)
-        return
-      }
-      replayOnce(service, request, reply, res as unknown as UpstreamResponse, dest, options)
-        /* c8 ignore next -- nothing in replayOnce throws; a bug there must not become an unhandled rejection */
-        .catch((err: Error) => { reply.send(err) })
+  const watchFor401 = (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse, dest: string, options: FastifyReplyFromHooks): void => {
+    if (res.statusCode !== 401) {
+      reply.send(res.stream)
+      return
     }
-  })
+    if (!request.replayable) {
+      // Too large to send twice, but the token was refused: renew it for the requests that
+      // follow (in the background; recoverFromUnauthorized never rejects).
+      service.recoverFromUnauthorized(request.upstreamToken)
+      reply.send(res.stream)
+      return
+    }
+    replayOnce(service, request, reply, res, dest, options)
+      /* c8 ignore next -- nothing in replayOnce throws; a bug there must not become an unhandled rejection */
+      .catch((err: Error) => { reply.send(err) })
+  }
+
+  // The reply-from options are the same for every request of the route: they are extended once,
+  // not copied per request (the proxy's hot path); the request carries its own destination.
+  let watched: { options: FastifyReplyFromHooks, withWatch: FastifyReplyFromHooks } | null = null
+  return (request, reply, dest, options) => {
+    if (watched === null || watched.options !== options) {
+      const base = options
+      watched = {
+        options,
+        withWatch: {
+          ...options,
+          onResponse: (req, rep, res) => {
+            const proxied = req as FastifyRequest
+            watchFor401(proxied, rep as FastifyReply, res as unknown as UpstreamResponse, proxied.proxyDest, base)
+          }
+        }
+      }
+    }
+    request.proxyDest = dest
+    return reply.from(dest, watched.withWatch)
+  }
 }
 
 async function replayOnce (service: TokenRefreshService, request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse,
@@ -78,10 +99,17 @@ async function replayOnce (service: TokenRefreshService, request: FastifyRequest
   reply.from(dest, options)
 }
 
-// preHandler: @fastify/http-proxy's parser hands the body over as the raw stream.
-async function keepSmallBody (request: FastifyRequest): Promise<void> {
-  const body = request.body
-  if (!(body instanceof Readable)) return
+// preHandler: @fastify/http-proxy's parser hands the body over as the raw stream. A request
+// without a body (most of them) passes at once, without the cost of an async hook.
+function keepSmallBody (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
+  if (!(request.body instanceof Readable)) {
+    done()
+    return
+  }
+  readSmallBody(request, request.body).then(() => done(), done)
+}
+
+async function readSmallBody (request: FastifyRequest, body: Readable): Promise<void> {
   // A declared length over the limit streams at once, without reading a byte.
   if (Number(request.headers['content-length']) > MAX_REPLAY_BODY_BYTES) {
     request.replayable = false
