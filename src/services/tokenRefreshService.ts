@@ -214,7 +214,7 @@ export class TokenRefreshService {
     }
     if (now < this.nextAttemptAtMs) {
       throw new TokenUnavailableError(`no valid access token; the last refresh failed (${this.lastRefreshError})`,
-        (this.nextAttemptAtMs - now) / 1000)
+        this.retryAfterSeconds())
     }
     return this.awaitForCaller(this.refreshAccessToken('request'))
   }
@@ -224,7 +224,7 @@ export class TokenRefreshService {
       return await refresh
     } catch {
       throw new TokenUnavailableError(`no valid access token; the refresh failed (${this.lastRefreshError})`,
-        Math.max(1, (this.nextAttemptAtMs - this.now()) / 1000))
+        this.retryAfterSeconds())
     }
   }
 
