@@ -4,9 +4,9 @@
 // SHUTDOWN_GRACE_MS, then cut what is left; stop the job, await the refresh in flight, close the
 // store, exit 0. A second signal exits at once; past SHUTDOWN_TIMEOUT_MS the process exits 1.
 import closeWithGrace from 'close-with-grace'
-import pino from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, formatConfigProblem } from './errors.js'
+import { createBatchedLogDestination } from './utils/batchedLogDestination.js'
 
 export const SHUTDOWN_GRACE_MS = 10_000
 // The whole shutdown: the grace above plus one refresh attempt in flight (TOKEN_REFRESH_TIMEOUT).
@@ -16,10 +16,10 @@ const SHUTDOWN_IDLE_SWEEP_MS = 100
 async function main (): Promise<void> {
   let app
   try {
-    // A synchronous destination on stdout: the last lines of a shutdown are neither lost nor
-    // reordered by the exit. pino's own writer (one writeSync a line) costs a fraction of what
-    // process.stdout's stream machinery costs on every request.
-    app = await buildApp({ logStream: pino.destination({ dest: 1, sync: true }) })
+    // Synchronous writes on stdout, one per event-loop turn: the last lines of a shutdown are
+    // neither lost nor reordered by the exit, and a busy gateway pays one system call for many
+    // lines (src/utils/batchedLogDestination.ts).
+    app = await buildApp({ logStream: createBatchedLogDestination(1) })
     await app.ready()
   } catch (err) {
     reportStartupFailure(err)
