@@ -2,7 +2,7 @@
 // this plugin owns) and closes it last, after the refresh job and any refresh in flight.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { ConfigError } from '../src/errors.js'
 import { FileTokenStore } from '../src/stores/fileTokenStore.js'
 import { MemoryTokenStore } from '../src/stores/memoryTokenStore.js'
@@ -44,6 +44,9 @@ async function storePlugin (fastify: FastifyInstance): Promise<void> {
 }
 
 async function connectRedis (fastify: FastifyInstance, url: string): Promise<Redis> {
+  // Loaded only for this store: ioredis adds about 8 MB to the resident memory of a gateway
+  // that never talks to Redis.
+  const { Redis } = await import('ioredis')
   const client = new Redis(url, {
     lazyConnect: true,
     // Fail commands at once while disconnected: a request must never hang on Redis, the cached
