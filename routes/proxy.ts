@@ -118,8 +118,14 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
 // client's (RFC 9110 §7.6.1): passed on, its "keep-alive" would hold open a socket the client
 // asked to close, and its "close" would close one the client wants to keep.
 function withoutConnectionHeaders<H extends Record<string, unknown>> (headers: H): H {
-  const listed = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',').map((name) => name.trim()) : []
-  for (const name of ['connection', 'keep-alive', 'proxy-connection', ...listed]) delete headers[name]
+  const connection = headers.connection
+  // Every response passes here: the usual "keep-alive" / "close" needs no list of its own.
+  if (typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close') {
+    for (const name of connection.split(',')) delete headers[name.trim().toLowerCase()]
+  }
+  delete headers.connection
+  delete headers['keep-alive']
+  delete headers['proxy-connection']
   return headers
 }
 

@@ -91,3 +91,16 @@ t.test('the upstream\'s Connection and Keep-Alive are not passed back to the cli
     t.equal(new Set(ports).size, 1, 'three requests over one connection')
   })
 })
+
+t.test('headers the upstream\'s Connection names as hop-by-hop are not passed back; the others are', async (t) => {
+  const upstream = await startLocalServer((_req, res) => {
+    res.writeHead(200, { connection: 'keep-alive, X-Hop-Only', 'x-hop-only': 'internal', 'x-end-to-end': 'kept', 'content-type': 'text/plain' }).end('ok')
+  })
+  t.teardown(upstream.close)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url.replace('/token', ''), AUTH_TOKEN: TOKEN })
+  const res = await fetch(`${gw.url}/x`)
+  t.equal(res.status, 200)
+  t.equal(await res.text(), 'ok')
+  t.equal(res.headers.get('x-hop-only'), null, 'the header named in Connection stays on the upstream hop')
+  t.equal(res.headers.get('x-end-to-end'), 'kept', 'an end-to-end header passes')
+})
