@@ -11,6 +11,14 @@ import { fileURLToPath } from 'node:url'
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const DIST = join(ROOT, 'dist')
 export const GATEWAY_ENTRY = join(DIST, 'src', 'server.js')
+/** The flags `npm start` gives node before the entry file, so the bench runs the gateway as it does. */
+export const GATEWAY_NODE_ARGS = nodeArgsOfStartScript(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start)
+
+export function nodeArgsOfStartScript (script: string): string[] {
+  const words = script.trim().split(/\s+/)
+  if (words[0] !== 'node' || words.length < 2) throw new Error(`npm start is not "node [flags] ENTRY": ${script}`)
+  return words.slice(1, -1)
+}
 
 export interface ServerProcess {
   name: string
@@ -89,9 +97,9 @@ export function isExited (value: ServerProcess | ExitedEarly): value is ExitedEa
  * A Node server (dist/…js) on a port chosen here and passed as PORT: ready once it accepts a
  * connection, whatever its log level lets it print.
  */
-export async function startNodeServer (name: string, entry: string, env: Record<string, string>): Promise<ServerProcess | ExitedEarly> {
+export async function startNodeServer (name: string, entry: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess | ExitedEarly> {
   const port = await freePort()
-  return startServer({ name, command: process.execPath, args: [entry], env: { ...env, PORT: String(port) }, url: `http://127.0.0.1:${port}` })
+  return startServer({ name, command: process.execPath, args: [...nodeArgs, entry], env: { ...env, PORT: String(port) }, url: `http://127.0.0.1:${port}` })
 }
 
 export async function mustStart (started: ServerProcess | ExitedEarly): Promise<ServerProcess> {

@@ -12,7 +12,7 @@ import { startIdentityProvider } from '../src/demo/identityProvider.js'
 import { measureHotPath, median, type HotPathResult } from './hotPath.js'
 import { runLoad, type LoadResult } from './load.js'
 import { findNginx, startNginx } from './nginx.js'
-import { DIST, GATEWAY_ENTRY, RssSampler, mustStart, startNodeServer, treeCpuSeconds, type ServerProcess } from './processes.js'
+import { DIST, GATEWAY_ENTRY, GATEWAY_NODE_ARGS, RssSampler, mustStart, startNodeServer, treeCpuSeconds, type ServerProcess } from './processes.js'
 import { redisRefreshStorm, refreshStorm, type StormOutcome } from './storm.js'
 
 // `--json` alone writes to the default file (ignored by git).
@@ -53,6 +53,7 @@ if (args.help) {
   --no-nginx          leave nginx out even when installed
   --no-storm          leave the refresh storm out
   --compare NAME=PATH also run another build of the gateway (PATH to its server.js) as target NAME,
+                      or NAME='FLAGS PATH' with these node flags instead of npm start's,
                       configured like tokengate: an A/B of a change in the same run
   --json [FILE]       also write the results as JSON (default ${DEFAULT_JSON_FILE})
 `)
@@ -112,7 +113,7 @@ async function main (): Promise<void> {
       HOST: '127.0.0.1',
       LOG_LEVEL: logLevel
     }
-    const gateway = await mustStart(await startNodeServer('tokengate', GATEWAY_ENTRY, gatewayEnv))
+    const gateway = await mustStart(await startNodeServer('tokengate', GATEWAY_ENTRY, gatewayEnv, GATEWAY_NODE_ARGS))
     servers.push(gateway)
     const targets: Target[] = [
       { name: 'direct', server: upstream, expectAuthorization: 'Bearer client-credential' },
@@ -120,9 +121,14 @@ async function main (): Promise<void> {
       { name: 'tokengate', server: gateway, expectAuthorization: `Bearer ${token}` }
     ]
     for (const spec of args.compare) {
-      const [name, entry] = spec.split('=', 2)
-      if (!name || !entry) throw new Error('--compare must be NAME=PATH')
-      const candidate = await mustStart(await startNodeServer(name, entry, gatewayEnv))
+      // NAME=PATH runs with npm start's node flags, NAME='FLAGS… PATH' with those instead: the
+      // same build under other flags is an A/B too.
+      const separator = spec.indexOf('=')
+      const name = spec.slice(0, separator)
+      const words = spec.slice(separator + 1).trim().split(/\s+/)
+      const entry = words.pop()
+      if (separator < 1 || !entry) throw new Error('--compare must be NAME=PATH or NAME=\'NODE-FLAGS PATH\'')
+      const candidate = await mustStart(await startNodeServer(name, entry, gatewayEnv, words.length > 0 ? words : GATEWAY_NODE_ARGS))
       servers.push(candidate)
       targets.push({ name, server: candidate, expectAuthorization: `Bearer ${token}` })
     }

@@ -15,6 +15,7 @@ import { Agent, request } from 'undici'
 import { startEchoUpstream } from '../src/demo/echoUpstream.js'
 import { startIdentityProvider } from '../src/demo/identityProvider.js'
 import { describeToken } from '../src/utils/tokenUtils.js'
+import { GATEWAY_NODE_ARGS } from './processes.js'
 
 const seconds = (name: string, fallback: number): number => {
   const value = Number(process.env[name] ?? fallback)
@@ -77,7 +78,7 @@ async function main (): Promise<number> {
   }
 
   const server = fileURLToPath(new URL('../src/server.js', import.meta.url))
-  const gateway = spawn(process.execPath, [server], {
+  const gateway = spawn(process.execPath, [...GATEWAY_NODE_ARGS, server], {
     cwd: folder,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
 import { startIdentityProvider } from '../src/demo/identityProvider.js'
 import { median } from './hotPath.js'
-import { GATEWAY_ENTRY, isExited, mustStart, sleep, startNodeServer, type ServerProcess } from './processes.js'
+import { GATEWAY_ENTRY, GATEWAY_NODE_ARGS, isExited, mustStart, sleep, startNodeServer, type ServerProcess } from './processes.js'
 import { deleteKeys, redisAnswers } from './redis.js'
 
 export interface StormOptions {
@@ -54,7 +54,7 @@ export async function refreshStorm (options: StormOptions, processes = 1, storeE
       LOG_LEVEL: options.logLevel,
       ...storeEnv
     }
-    for (let i = 0; i < processes; i++) gateways.push(await mustStart(await startNodeServer(`storm-gateway-${i + 1}`, options.entry ?? GATEWAY_ENTRY, env)))
+    for (let i = 0; i < processes; i++) gateways.push(await mustStart(await startNodeServer(`storm-gateway-${i + 1}`, options.entry ?? GATEWAY_ENTRY, env, GATEWAY_NODE_ARGS)))
 
     // One keep-alive connection per request, opened beforehand on a route that needs no token,
     // so the storm measures the refresh and not a thousand TCP handshakes.
