@@ -8,6 +8,7 @@ import { Agent } from 'undici'
 import type { TokenUnavailableError } from '../src/errors.js'
 import { createKeyMatcher, isLoopbackHost } from '../src/utils/apiKeys.js'
 import { setupUnauthorizedReplay } from './proxy-replay.js'
+import { serveNonWebSocketUpgradesAsHttp } from './proxy-upgrade.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -112,6 +113,8 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
       onError: (reply, { error }) => upstreamFailed(reply, error)
     }
   })
+  // After the WebSocket proxy has added its upgrade listener: only WebSocket upgrades reach it.
+  serveNonWebSocketUpgradesAsHttp(fastify.server)
 }
 
 // The upstream's Connection and Keep-Alive describe its connection to the gateway, not the

@@ -1,0 +1,71 @@
+// Clients that offer HTTP/2 over cleartext (Java's HttpClient by default, `curl --http2`) send
+// `Connection: Upgrade, HTTP2-Settings` and `Upgrade: h2c` with their first request. The gateway
+// ignores the offer and answers over HTTP/1.1, as HTTP allows; it used to answer 400, because
+// Node hands every upgrade to the WebSocket proxy's listener. WebSocket upgrades are untouched
+// (test/integration/websocket.test.ts).
+import { connect, type Socket } from 'node:net'
+import t, { type Test } from 'tap'
+import { startGateway } from '../helpers/app.js'
+import { echoUpstream, waitFor } from '../helpers/servers.js'
+
+const TOKEN = 'opaque-token-for-h2c'
+const SETTINGS = 'AAMAAABkAARAAAAAAAIAAAAA'
+
+/** A raw connection that collects what comes back, so several requests can share it. */
+async function rawConnection (t: Test, url: string): Promise<{ socket: Socket, received: () => string }> {
+  const { port } = new URL(url)
+  const socket = connect(Number(port), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  let text = ''
+  socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1') })
+  await new Promise((resolve) => socket.once('connect', resolve))
+  return { socket, received: () => text }
+}
+
+const responses = (text: string): string[] => text.match(/^HTTP\/1\.1 \d{3}/gm) ?? []
+
+t.test('a GET offering h2c is answered over HTTP/1.1, and the connection stays open for the next request', async (t) => {
+  const upstream = await echoUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+  const { socket, received } = await rawConnection(t, gw.url)
+
+  socket.write(`GET /v1/items?page=2 HTTP/1.1\r\nHost: gateway\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: ${SETTINGS}\r\nX-Trace: abc\r\n\r\n`)
+  await waitFor(() => responses(received()).length === 1 && upstream.received.length === 1, 3000, 'the first response')
+  t.match(received(), /^HTTP\/1\.1 200 OK\r\n/)
+  t.notMatch(received(), /\r\nupgrade:/i, 'no upgrade is accepted')
+  t.notMatch(received(), /101 Switching Protocols/)
+
+  socket.write('GET /v1/second HTTP/1.1\r\nHost: gateway\r\n\r\n')
+  await waitFor(() => responses(received()).length === 2, 3000, 'the second response on the same connection')
+  t.same(responses(received()), ['HTTP/1.1 200', 'HTTP/1.1 200'])
+
+  t.equal(upstream.received.length, 2)
+  const [first] = upstream.received
+  t.equal(first.url, '/v1/items?page=2')
+  t.equal(first.headers.authorization, `Bearer ${TOKEN}`, 'the bearer token is set as on any request')
+  t.equal(first.headers['x-trace'], 'abc', 'the other headers pass')
+  t.equal(first.headers.upgrade, undefined, 'the offer does not reach the upstream')
+  t.equal(first.headers['http2-settings'], undefined)
+  t.notMatch(String(first.headers.connection ?? ''), /upgrade/i)
+})
+
+t.test('a POST offering h2c reaches the upstream with its body', async (t) => {
+  const upstream = await echoUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+  const { socket, received } = await rawConnection(t, gw.url)
+
+  const body = JSON.stringify({ order: 42, note: 'x'.repeat(2000) })
+  // Connection names only the upgrade: nothing of it is left to send on.
+  socket.write(`POST /v1/orders HTTP/1.1\r\nHost: gateway\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`)
+  // The body follows in a later packet, as a slow client would send it.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  socket.write(body)
+  await waitFor(() => upstream.received.length === 1 && responses(received()).length === 1, 3000, 'the forwarded POST')
+  t.match(received(), /^HTTP\/1\.1 200 OK\r\n/)
+  const [forwarded] = upstream.received
+  t.equal(forwarded.method, 'POST')
+  t.equal(forwarded.body, body, 'the body arrives whole')
+  t.equal(forwarded.headers.authorization, `Bearer ${TOKEN}`)
+  t.notMatch(String(forwarded.headers.connection ?? ''), /upgrade/i)
+  t.equal(forwarded.headers.upgrade, undefined)
+})
