@@ -28,6 +28,10 @@ async function storePlugin (fastify: FastifyInstance): Promise<void> {
     for (const path of await fileStore.exposedPaths()) {
       fastify.log.warn({ path }, `${path} is readable by other users; tokens belong in a 0700 folder and a 0600 file`)
     }
+    const leftovers = await fileStore.removeLeftoverTempFiles()
+    if (leftovers.length > 0) {
+      fastify.log.warn({ paths: leftovers }, `Removed ${leftovers.length} temp file(s) an interrupted write left beside the token file`)
+    }
     store = fileStore
   } else if (config.store === 'redis') {
     redis = await connectRedis(fastify, config.redisUrl)

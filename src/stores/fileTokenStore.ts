@@ -3,7 +3,7 @@
 // file. The file is 0600 in a 0700 folder; the folder is created on demand.
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { StoreError } from '../errors.js'
 import { parseTokenRecord, type TokenRecord, type TokenStore } from './tokenStore.js'
@@ -81,6 +81,34 @@ export class FileTokenStore implements TokenStore {
     return aside
   }
 
+  /**
+   * Removes the temp files a write interrupted by a crash or a kill left beside the token file
+   * (they hold a token pair); returns their paths. Called at start-up, before this process
+   * writes: a temp file of its own pid is a leftover of an earlier process (a container restarts
+   * with the same pid), and one of a pid no longer running too. A live other process's is kept.
+   */
+  async removeLeftoverTempFiles (): Promise<string[]> {
+    const folder = dirname(this.path)
+    let names: string[]
+    try {
+      names = await readdir(folder)
+    } catch {
+      return []
+    }
+    const prefix = `.${basename(this.path)}.`
+    const removed: string[] = []
+    for (const name of names) {
+      const match = name.startsWith(prefix) ? TEMP_FILE.exec(name.slice(prefix.length)) : null
+      if (match === null) continue
+      const pid = Number(match[1])
+      if (pid !== process.pid && isRunning(pid)) continue
+      const path = join(folder, name)
+      await rm(path, { force: true })
+      removed.push(path)
+    }
+    return removed
+  }
+
   /** Paths (folder, file) that exist and that users other than the owner may read or enter. */
   async exposedPaths (): Promise<string[]> {
     const exposed: string[] = []
@@ -94,6 +122,19 @@ export class FileTokenStore implements TokenStore {
 
   async close (): Promise<void> {
     await this.writing
+  }
+}
+
+// What follows `.<file name>.` in the temp files write() makes: `<pid>.<8 hex digits>.tmp`.
+const TEMP_FILE = /^(\d+)\.[0-9a-f]{8}\.tmp$/
+
+function isRunning (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

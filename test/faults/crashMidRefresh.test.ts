@@ -161,6 +161,8 @@ t.test('SIGKILL between the answer and the store write, and during the write: th
     t.equal(idp.held.length, 0, 'no refresh was needed')
     t.equal(idp.refused, refusedBefore)
     t.equal(readStore(folder).version, 2, 'the store is untouched')
+    t.match(gw.output(), /Removed \d+ temp file\(s\) an interrupted write left beside the token file/)
+    t.same(readdirSync(folder), ['tokens.json'], 'the leftovers were removed at start-up')
   })
 
   await t.test('restart on the old pair: the rotated refresh token died with the process that never saved it', {

@@ -44,6 +44,21 @@ t.test('a corrupt token file without AUTH_TOKEN stops start-up naming the file; 
   t.equal(readdirSync(folder).filter((name) => name.includes('.corrupt-')).length, 1)
 })
 
+t.test('temp files an interrupted write left beside the token file are removed at start-up, with a warning', async (t) => {
+  const folder = emptyWorkdir()
+  const path = join(folder, 'tokens.json')
+  // What a kill between the temp file's creation and its rename leaves: the pid of a process gone.
+  const leftover = join(folder, `.tokens.json.${process.pid}.deadbeef.tmp`)
+  writeFileSync(leftover, '{"accessToken":"at_half_written"}', { mode: 0o600 })
+  const upstream = await echoUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
+  const line = gw.logs.map((text) => JSON.parse(text) as { level: number, msg: string, paths?: string[] })
+    .find((entry) => entry.msg.startsWith('Removed 1 temp file'))
+  t.match(line, { level: 40, paths: [leftover] })
+  t.same(readdirSync(folder), ['tokens.json'], 'only the token file is left')
+  t.notMatch(gw.logText(), 'at_half_written', 'the leftover\'s content is not logged')
+})
+
 t.test('environment tokens that differ from the seed win, and say so', async (t) => {
   const path = join(emptyWorkdir(), 'tokens.json')
   const upstream = await echoUpstream(t)

@@ -259,3 +259,29 @@ t.test('exposedPaths reports the folder and the file when group or others have a
   chmodSync(folder, 0o701)
   t.same(await store.exposedPaths(), [folder], 'a missing file is skipped; the folder is still checked')
 })
+
+t.test('removeLeftoverTempFiles removes what interrupted writes left, and nothing else', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  t.same(await new FileTokenStore(join(dir, 'missing', 'tokens.json')).removeLeftoverTempFiles(), [], 'no folder yet: nothing to do')
+  await store.save(record(1))
+  // A pid that ran and has exited: the child's own.
+  const deadPid = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }))
+  const leftovers = {
+    dead: `.tokens.json.${deadPid}.0123abcd.tmp`,
+    ownPid: `.tokens.json.${process.pid}.89abcdef.tmp`
+  }
+  const kept = {
+    live: `.tokens.json.${process.ppid}.00ff00ff.tmp`,
+    otherFile: `.other.json.${deadPid}.0123abcd.tmp`,
+    notOurs: `.tokens.json.${deadPid}.backup`,
+    corrupt: 'tokens.json.corrupt-2026-11-28T00-00-00-000Z'
+  }
+  for (const name of [...Object.values(leftovers), ...Object.values(kept)]) writeFileSync(join(dir, name), '{"accessToken":"at_0"}', { mode: 0o600 })
+
+  const removed = await store.removeLeftoverTempFiles()
+  t.same(removed.sort(), Object.values(leftovers).map((name) => join(dir, name)).sort())
+  t.same(readdirSync(dir).sort(), [...Object.values(kept), 'tokens.json'].sort(), 'the token file and everything else stay')
+  t.same(onDisk(path), record(1))
+})
