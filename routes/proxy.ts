@@ -20,8 +20,9 @@ declare module 'fastify' {
   }
 }
 
-// Credentials meant for the gateway itself; the upstream never sees them.
-const GATEWAY_HEADERS = ['authorization', 'x-api-key', 'x-admin-key'] as const
+// Credentials meant for the gateway itself; the upstream never sees them (the client's
+// authorization is replaced by the gateway's bearer token).
+const GATEWAY_KEY_HEADERS = ['x-api-key', 'x-admin-key'] as const
 // Hop-by-hop headers a plain request may carry that undici refuses to send (the request would
 // fail as a 502 blamed on the upstream): Node has already answered Expect: 100-continue itself,
 // and an Upgrade that reaches this path is no WebSocket upgrade (those take the upgrade path).
@@ -122,18 +123,27 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
 // asked to close, and its "close" would close one the client wants to keep.
 function withoutConnectionHeaders<H extends Record<string, unknown>> (headers: H): H {
   const connection = headers.connection
+  if (connection === undefined && headers['keep-alive'] === undefined && headers['proxy-connection'] === undefined) return headers
   // Every response passes here: the usual "keep-alive" / "close" needs no list of its own.
-  if (typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close') {
-    for (const name of connection.split(',')) delete headers[name.trim().toLowerCase()]
+  const listed = typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
+    ? new Set(connection.split(',').map((name) => name.trim().toLowerCase()))
+    : null
+  // A new object rather than `delete`: an object that lost properties turns into a slow
+  // dictionary, and the proxy goes over every header of it twice more (sanitised, then copied).
+  const kept: Record<string, unknown> = {}
+  for (const name in headers) {
+    if (name === 'connection' || name === 'keep-alive' || name === 'proxy-connection' || listed?.has(name) === true) continue
+    kept[name] = headers[name]
   }
-  delete headers.connection
-  delete headers['keep-alive']
-  delete headers['proxy-connection']
-  return headers
+  return kept as H
 }
 
 function withBearer<H extends Record<string, unknown>> (token: string, headers: H): H {
-  for (const name of GATEWAY_HEADERS) delete headers[name]
+  // The client's authorization is overwritten, not deleted first: deleting would turn the object
+  // into a slow dictionary for the rest of the request.
+  for (const name of GATEWAY_KEY_HEADERS) {
+    if (headers[name] !== undefined) delete headers[name]
+  }
   return Object.assign(headers, { authorization: `Bearer ${token}` })
 }
 
