@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util'
 import { request } from 'undici'
 import { startIdentityProvider } from '../src/demo/identityProvider.js'
 import { measureHotPath, median, type HotPathResult } from './hotPath.js'
+import { findCallgrind, measureInstructions } from './instructions.js'
 import { runLoad, type LoadResult } from './load.js'
 import { findNginx, startNginx } from './nginx.js'
 import { DIST, GATEWAY_ENTRY, GATEWAY_NODE_ARGS, RssSampler, mustStart, startNodeServer, treeCpuSeconds, type ServerProcess } from './processes.js'
@@ -34,6 +35,8 @@ const { values: args } = parseArgs({
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     'no-nginx': { type: 'boolean', default: false },
     'no-storm': { type: 'boolean', default: false },
+    instructions: { type: 'boolean', default: false },
+    'instructions-requests': { type: 'string', default: '3000' },
     compare: { type: 'string', multiple: true, default: [] },
     json: { type: 'string' },
     help: { type: 'boolean', default: false }
@@ -52,6 +55,9 @@ if (args.help) {
   --redis-url URL     Redis for the three-process storm (REDIS_URL or redis://127.0.0.1:6379)
   --no-nginx          leave nginx out even when installed
   --no-storm          leave the refresh storm out
+  --instructions      also count instructions per request under valgrind's callgrind for the bare
+                      proxy, tokengate and --compare targets (two runs each, about 40 s a run)
+  --instructions-requests N  requests counted per callgrind run (3000)
   --compare NAME=PATH also run another build of the gateway (PATH to its server.js) as target NAME,
                       or NAME='FLAGS PATH' with these node flags instead of npm start's,
                       configured like tokengate: an A/B of a change in the same run
@@ -101,7 +107,11 @@ async function main (): Promise<void> {
     say(`machine: ${machine}; load average ${loadAtStart.toFixed(1)} at start`)
     const upstream = await mustStart(await startNodeServer('upstream', `${DIST}/bench/upstream.js`, {}))
     servers.push(upstream)
-    const bare = await mustStart(await startNodeServer('bare-proxy', `${DIST}/bench/bareProxy.js`, { UPSTREAM_URL: upstream.url, LOG_LEVEL: logLevel }))
+    // The Fastify processes, as they were started: callgrind starts them once more.
+    const nodeTargets: Array<{ name: string, entry: string, env: Record<string, string>, nodeArgs: string[] }> = []
+    const bareEnv = { UPSTREAM_URL: upstream.url, LOG_LEVEL: logLevel }
+    nodeTargets.push({ name: 'bare-proxy', entry: `${DIST}/bench/bareProxy.js`, env: bareEnv, nodeArgs: [] })
+    const bare = await mustStart(await startNodeServer('bare-proxy', `${DIST}/bench/bareProxy.js`, bareEnv))
     servers.push(bare)
     const token = idp.mint(24 * 3600)
     const gatewayEnv = {
@@ -113,6 +123,7 @@ async function main (): Promise<void> {
       HOST: '127.0.0.1',
       LOG_LEVEL: logLevel
     }
+    nodeTargets.push({ name: 'tokengate', entry: GATEWAY_ENTRY, env: gatewayEnv, nodeArgs: GATEWAY_NODE_ARGS })
     const gateway = await mustStart(await startNodeServer('tokengate', GATEWAY_ENTRY, gatewayEnv, GATEWAY_NODE_ARGS))
     servers.push(gateway)
     const targets: Target[] = [
@@ -128,7 +139,9 @@ async function main (): Promise<void> {
       const words = spec.slice(separator + 1).trim().split(/\s+/)
       const entry = words.pop()
       if (separator < 1 || !entry) throw new Error('--compare must be NAME=PATH or NAME=\'NODE-FLAGS PATH\'')
-      const candidate = await mustStart(await startNodeServer(name, entry, gatewayEnv, words.length > 0 ? words : GATEWAY_NODE_ARGS))
+      const nodeArgs = words.length > 0 ? words : GATEWAY_NODE_ARGS
+      nodeTargets.push({ name, entry, env: gatewayEnv, nodeArgs })
+      const candidate = await mustStart(await startNodeServer(name, entry, gatewayEnv, nodeArgs))
       servers.push(candidate)
       targets.push({ name, server: candidate, expectAuthorization: `Bearer ${token}` })
     }
@@ -168,6 +181,24 @@ async function main (): Promise<void> {
     }
     await Promise.all(servers.splice(0).filter((server) => server !== upstream).map((server) => server.stop()))
 
+    let instructions: Record<string, number[]> | null = null
+    if (args.instructions) {
+      if (findCallgrind()) {
+        instructions = Object.fromEntries(nodeTargets.map((target) => [target.name, []]))
+        const counted = Math.round(positive('instructions-requests', args['instructions-requests']))
+        say(`instructions per request (callgrind): ${counted} requests per run after ${counted} unrecorded, 10 connections`)
+        for (let run = 1; run <= 2; run++) {
+          for (const target of nodeTargets) {
+            const perRequest = await measureInstructions({ ...target, warmupRequests: counted, requests: counted, connections: 10, path: LOAD_PATH })
+            instructions[target.name].push(perRequest)
+            say(`  run ${run}/2  ${target.name.padEnd(10)} ${fmt(perRequest, 0)} instructions/request`)
+          }
+        }
+      } else {
+        say('instructions: skipped (valgrind and callgrind_control not installed)')
+      }
+    }
+
     let storm: StormOutcome | null = null
     let redisStorm: StormOutcome | null = null
     if (!args['no-storm']) {
@@ -183,6 +214,7 @@ async function main (): Promise<void> {
 
     const summary = summarise(targets.map((target) => target.name), runs, sampler.peakBytes)
     printReport(summary, storm, redisStorm, hotPath)
+    if (instructions !== null) printInstructions(instructions)
     const loadAtEnd = loadavg()[0]
     say(`load average ${loadAtEnd.toFixed(1)} at the end (other work on the machine shows as noise)`)
     if (args.json !== undefined) {
@@ -196,7 +228,8 @@ async function main (): Promise<void> {
         ...summary,
         storm,
         redisStorm,
-        hotPath
+        hotPath,
+        instructions
       }
       writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`)
       say(`\nwrote ${args.json}`)
@@ -253,6 +286,14 @@ function summarise (names: string[], runs: Map<string, MeasuredRun[]>, peaks: Ma
     ratios[`${name}/tokengate CPU/request`] = perRound(name, 'tokengate', 'cpuMicrosPerRequest')
   }
   return { medians, ratios }
+}
+
+function printInstructions (instructions: Record<string, number[]>): void {
+  say('\ninstructions per request (callgrind, user space of all threads; median of 2 runs)')
+  const bare = median(instructions['bare-proxy'])
+  for (const [name, runs] of Object.entries(instructions)) {
+    say(`  ${name.padEnd(12)} ${fmt(median(runs), 0).padStart(9)}  ${(median(runs) / bare).toFixed(3)}× bare proxy  (runs: ${runs.map((n) => fmt(n, 0)).join(', ')})`)
+  }
 }
 
 function fmt (n: number, digits: number): string {
