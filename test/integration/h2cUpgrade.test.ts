@@ -69,3 +69,21 @@ t.test('a POST offering h2c reaches the upstream with its body', async (t) => {
   t.notMatch(String(forwarded.headers.connection ?? ''), /upgrade/i)
   t.equal(forwarded.headers.upgrade, undefined)
 })
+
+t.test('bytes that came with the offer are kept: a body in the same packet, and a pipelined request behind it', async (t) => {
+  const upstream = await echoUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+  const { socket, received } = await rawConnection(t, gw.url)
+
+  const body = 'name=first&size=3'
+  socket.write(`POST /v1/forms HTTP/1.1\r\nHost: gateway\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: ${SETTINGS}\r\n` +
+    `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+    'GET /v1/after HTTP/1.1\r\nHost: gateway\r\n\r\n')
+  await waitFor(() => responses(received()).length === 2 && upstream.received.length === 2, 3000, 'both responses')
+  t.same(responses(received()), ['HTTP/1.1 200', 'HTTP/1.1 200'])
+  // Both are forwarded as soon as they are read, so the upstream may see them in either order.
+  const seen = upstream.received.map((r) => [r.method, r.url, r.body]).sort((a, b) => a[1].localeCompare(b[1]))
+  t.same(seen, [['GET', '/v1/after', ''], ['POST', '/v1/forms', body]])
+  const [forms, after] = [received().indexOf('"/v1/forms'), received().indexOf('"/v1/after')]
+  t.ok(forms > 0 && after > forms, 'the client gets the answers in the order it asked')
+})
