@@ -108,6 +108,8 @@ export interface TokenHealth {
   issuer: string | null
 }
 
+type TokenOrigin = 'fresh' | 'record' | 'given'
+
 interface CurrentToken extends TokenDescription {
   accessToken: string
   /** From here on the token counts as expiring: served, but refreshed in the background. */
@@ -171,7 +173,7 @@ export class TokenRefreshService {
       timeoutMs: options.refreshTimeoutMs,
       maxAnswerBytes: options.maxAnswerBytes
     })
-    if (accessToken) this.current = this.describe(accessToken, options.expiresAtMs ?? null, null)
+    if (accessToken) this.current = this.describe(accessToken, options.expiresAtMs ?? null, 'record')
   }
 
   /** True when this service can obtain new tokens at all. */
@@ -303,7 +305,7 @@ export class TokenRefreshService {
   private async exchangeAndAdopt (trigger: RefreshTrigger): Promise<string> {
     const presented = this.refreshToken
     const tokens = await this.exchangeWithRetries(presented, trigger, 1)
-    const next = await this.adopt(tokens.accessToken, tokens.refreshToken ?? presented, tokens.expiresAtMs, trigger)
+    const next = await this.adopt(tokens.accessToken, tokens.refreshToken ?? presented, tokens.expiresAtMs, trigger, 'fresh')
     this.refreshCount++
     this.lastRefreshAtMs = this.now()
     this.clearFailures()
@@ -407,7 +409,7 @@ export class TokenRefreshService {
   /** Takes tokens another process stored; they are persisted already. */
   adoptRecord (record: TokenRecord): void {
     if (record.version <= this.version) return
-    this.current = this.describe(record.accessToken, record.expiresAtMs, null)
+    this.current = this.describe(record.accessToken, record.expiresAtMs, 'record')
     this.refreshToken = record.refreshToken
     this.version = record.version
     this.log.info({ version: record.version }, 'Token updated by another replica')
@@ -457,7 +459,7 @@ export class TokenRefreshService {
       // Written as the next version after whatever the shared store holds, so it is not refused.
       const latest = this.shared === null ? null : await this.shared.load()
       if (latest !== null && latest.version > this.version) this.version = latest.version
-      await this.adopt(accessToken, refreshToken ?? this.refreshToken, expiresAtMs, 'admin')
+      await this.adopt(accessToken, refreshToken ?? this.refreshToken, expiresAtMs, 'admin', 'given')
     } finally {
       await lock?.release().catch(() => {})
     }
@@ -485,8 +487,8 @@ export class TokenRefreshService {
 
   /** Hands new tokens to the callback (which persists them), then makes them current. */
   private async adopt (accessToken: string, refreshToken: string | null, expiresAtMs: number | null,
-    trigger: RefreshTrigger): Promise<CurrentToken> {
-    const next = this.describe(accessToken, expiresAtMs, this.now())
+    trigger: RefreshTrigger, origin: TokenOrigin): Promise<CurrentToken> {
+    const next = this.describe(accessToken, expiresAtMs, origin)
     const version = this.version + 1
     try {
       await this.onTokensUpdated(accessToken, refreshToken, { accessToken, refreshToken, expiresAtMs: next.expiresAtMs, version, trigger })
@@ -519,7 +521,11 @@ export class TokenRefreshService {
     return error
   }
 
-  private describe (accessToken: string, expiresAtMs: number | null, obtainedAtMs: number | null): CurrentToken {
+  /**
+   * `fresh`: just answered by the identity provider; `record`: from the token store (this
+   * process's earlier run or another replica); `given`: AUTH_TOKEN or an operator's replacement.
+   */
+  private describe (accessToken: string, expiresAtMs: number | null, origin: TokenOrigin): CurrentToken {
     let description: TokenDescription
     try {
       description = describeToken(accessToken)
@@ -527,15 +533,28 @@ export class TokenRefreshService {
       this.log.warn({ reason: (err as TokenDecodeError).message }, 'Access token looks like a JWT but cannot be decoded; treating it as opaque')
       description = { tokenType: 'opaque', expiresAtMs: null, issuedAtMs: null, subject: null, issuer: null }
     }
-    // The answer's lifetime and the JWT's exp can disagree; the earlier one is the safe one.
-    const known = [description.expiresAtMs, expiresAtMs].filter((ms): ms is number => ms !== null)
-    const expires = known.length === 0 ? null : Math.min(...known)
-    return {
-      ...description,
-      accessToken,
-      expiresAtMs: expires,
-      refreshAtMs: expires === null ? Infinity : expires - this.effectiveBufferMs(expires, description.issuedAtMs ?? obtainedAtMs)
+    const { expiresAtMs: jwtExpiresAtMs, issuedAtMs } = description
+    const now = this.now()
+    // The answer's lifetime and the JWT's exp can disagree; the earlier one is the safe one. But a
+    // stored expiry that is the JWT's life counted from an arrival in the past was set below, by
+    // this process or another replica whose clock is ahead of the provider's: it stands.
+    const known = [jwtExpiresAtMs, expiresAtMs].filter((ms): ms is number => ms !== null)
+    const countedFromArrival = origin === 'record' && expiresAtMs !== null && jwtExpiresAtMs !== null && issuedAtMs !== null &&
+      expiresAtMs > jwtExpiresAtMs && expiresAtMs - (jwtExpiresAtMs - issuedAtMs) <= now
+    let expires = known.length === 0 ? null : countedFromArrival ? expiresAtMs : Math.min(...known)
+    // Without an iat, a fresh token's life starts now (for the buffer's cap at half of it).
+    let refreshAtMs = expires === null ? Infinity : expires - this.effectiveBufferMs(expires, issuedAtMs ?? (origin === 'fresh' ? now : null))
+    // A token the identity provider has just issued cannot be due already, unless this machine's
+    // clock is ahead of the provider's by more than the token's margin: its life is then counted
+    // from its arrival (exp - iat), else every request would wait for a refresh of its own.
+    if (origin === 'fresh' && refreshAtMs <= now && jwtExpiresAtMs !== null && issuedAtMs !== null && jwtExpiresAtMs > issuedAtMs) {
+      const lifeMs = jwtExpiresAtMs - issuedAtMs
+      expires = now + lifeMs
+      refreshAtMs = expires - this.effectiveBufferMs(expires, now)
+      this.log.warn({ clockAheadSeconds: Math.round((now - issuedAtMs) / 1000) },
+        `The new token expired or was due by this machine's clock when it arrived: the clocks of this machine and the identity provider differ. Counting its ${Math.round(lifeMs / 1000)} s life from its arrival; fix the clock (NTP)`)
     }
+    return { ...description, accessToken, expiresAtMs: expires, refreshAtMs }
   }
 
   // A token whose whole life is shorter than the buffer would be "expiring" from birth and
