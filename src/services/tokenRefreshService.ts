@@ -549,7 +549,8 @@ export class TokenRefreshService {
     // from its arrival (exp - iat), else every request would wait for a refresh of its own.
     if (origin === 'fresh' && refreshAtMs <= now && jwtExpiresAtMs !== null && issuedAtMs !== null && jwtExpiresAtMs > issuedAtMs) {
       const lifeMs = jwtExpiresAtMs - issuedAtMs
-      expires = now + lifeMs
+      // An expires_in of the answer counts from now as well, and may be the shorter.
+      expires = expiresAtMs !== null && expiresAtMs > now ? Math.min(now + lifeMs, expiresAtMs) : now + lifeMs
       refreshAtMs = expires - this.effectiveBufferMs(expires, now)
       this.log.warn({ clockAheadSeconds: Math.round((now - issuedAtMs) / 1000) },
         `The new token expired or was due by this machine's clock when it arrived: the clocks of this machine and the identity provider differ. Counting its ${Math.round(lifeMs / 1000)} s life from its arrival; fix the clock (NTP)`)

@@ -40,6 +40,15 @@ t.test('two hours ahead of the provider, one-hour tokens: the new token serves f
   t.equal(svc.getHealth().status, 'expiring', 'due at the usual 5-minute buffer before the counted expiry')
 })
 
+t.test('the answer\'s own lifetime (expires_in, counted from now) still wins when it is the shorter', async (t) => {
+  const h = harness()
+  const skewed = issuedBehind(h, 2 * HOUR)
+  const svc = service(h, null, 'rt_1', { grant: new ScriptedGrant([tokens(skewed, 'rt_2', T0 + 30 * MINUTE)]) })
+  t.equal(await svc.getValidAccessToken(), skewed)
+  t.match(svc.getHealth(), { status: 'ok', expiresAt: new Date(T0 + 30 * MINUTE).toISOString() })
+  t.equal(skewWarnings(h).length, 1)
+})
+
 t.test('ahead by less than the margin: the JWT\'s exp is used as it is, without a warning', async (t) => {
   const h = harness()
   // 20 minutes ahead: the hour-long token looks like 40 minutes, outside the 5-minute buffer.
