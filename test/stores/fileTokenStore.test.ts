@@ -5,18 +5,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { StoreError } from '../../src/errors.js'
 import { FileTokenStore } from '../../src/stores/fileTokenStore.js'
 import type { TokenRecord } from '../../src/stores/tokenStore.js'
-
-const record = (version: number): TokenRecord => ({
-  accessToken: `at_${version}`,
-  refreshToken: `rt_${version}`,
-  expiresAtMs: 1_700_000_000_000 + version,
-  version,
-  seedFingerprint: 'f'.repeat(64),
-  updatedAt: new Date(1_700_000_000_000 + version).toISOString()
-})
+import { record, storeError } from '../helpers/stores.js'
 
 function tempDir (t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'tokengate-file-store-'))
@@ -27,19 +18,6 @@ function tempDir (t: Test): string {
 const modeOf = (path: string): number => statSync(path).mode & 0o777
 const tempFiles = (dir: string): string[] => readdirSync(dir).filter((name) => name.endsWith('.tmp'))
 const onDisk = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'))
-
-/** The StoreError a promise rejects with; fails the test when it resolves or rejects otherwise. */
-async function storeError (t: Test, promise: Promise<unknown>): Promise<StoreError> {
-  try {
-    await promise
-  } catch (err) {
-    t.ok(err instanceof StoreError, 'a StoreError')
-    t.equal((err as StoreError).code, 'TOKENGATE_STORE_FAILED')
-    return err as StoreError
-  }
-  t.fail('expected a rejection')
-  return new StoreError('no error')
-}
 
 t.test('load returns null when there is no file (nor folder)', async (t) => {
   const dir = tempDir(t)

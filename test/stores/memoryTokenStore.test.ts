@@ -1,16 +1,7 @@
 // The in-process store (the seed's behaviour): keeps one record for the life of the process.
 import t from 'tap'
 import { MemoryTokenStore } from '../../src/stores/memoryTokenStore.js'
-import type { TokenRecord } from '../../src/stores/tokenStore.js'
-
-const record = (version: number): TokenRecord => ({
-  accessToken: `at_${version}`,
-  refreshToken: `rt_${version}`,
-  expiresAtMs: 1_700_000_000_000 + version,
-  version,
-  seedFingerprint: 'f'.repeat(64),
-  updatedAt: new Date(1_700_000_000_000).toISOString()
-})
+import { record } from '../helpers/stores.js'
 
 t.test('empty until the first save', async (t) => {
   const store = new MemoryTokenStore()

@@ -3,21 +3,12 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { StoreError } from '../../src/errors.js'
 import { DEFAULT_LOCK_TTL_MS, DEFAULT_POLL_INTERVAL_MS, RedisTokenStore } from '../../src/stores/redisTokenStore.js'
-import { isSharedTokenStore, type TokenRecord } from '../../src/stores/tokenStore.js'
+import { isSharedTokenStore } from '../../src/stores/tokenStore.js'
 import type { Sleep } from '../../src/utils/clock.js'
 import { freePort, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js'
 import { waitFor } from '../helpers/servers.js'
-
-const record = (version: number, accessToken = `at_${version}`): TokenRecord => ({
-  accessToken,
-  refreshToken: `rt_${version}`,
-  expiresAtMs: 1_700_000_000_000 + version,
-  version,
-  seedFingerprint: 'f'.repeat(64),
-  updatedAt: new Date(1_700_000_000_000 + version).toISOString()
-})
+import { record, storeError } from '../helpers/stores.js'
 
 function connect (t: Test): Redis {
   const client = new Redis(SHARED_REDIS_URL, { maxRetriesPerRequest: 1 })
@@ -36,19 +27,6 @@ function watchedSleep (during: (call: number) => Promise<unknown> = async () => 
       await delay(ms)
     }
   }
-}
-
-/** The StoreError a promise rejects with; fails the test when it resolves or rejects otherwise. */
-async function storeError (t: Test, promise: Promise<unknown>): Promise<StoreError> {
-  try {
-    await promise
-  } catch (err) {
-    t.ok(err instanceof StoreError, 'a StoreError')
-    t.equal((err as StoreError).code, 'TOKENGATE_STORE_FAILED')
-    return err as StoreError
-  }
-  t.fail('expected a rejection')
-  return new StoreError('no error')
 }
 
 t.test('defaults', async (t) => {
