@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { readFileSync, readdirSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import autocannon from 'autocannon'
-import { freePort, mustStart, startServer } from './processes.js'
+import { findCommand, freePort, mustStart, startServer } from './processes.js'
 
 export interface InstructionsOptions {
   name: string
@@ -22,7 +22,7 @@ export interface InstructionsOptions {
 }
 
 export function findCallgrind (): boolean {
-  return spawnSync('sh', ['-c', 'command -v valgrind && command -v callgrind_control']).status === 0
+  return findCommand('valgrind') !== null && findCommand('callgrind_control') !== null
 }
 
 /** Instructions executed per request while `requests` requests are served. */

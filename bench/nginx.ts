@@ -1,14 +1,11 @@
 // nginx as the reference reverse proxy, when installed: one worker process (the Node servers
 // use one thread each), keep-alive to the upstream, the same bearer header set on every request.
-import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { freePort, startServer, workDir, mustStart, type ServerProcess } from './processes.js'
+import { findCommand, freePort, startServer, workDir, mustStart, type ServerProcess } from './processes.js'
 
 export function findNginx (): string | null {
-  const found = spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' })
-  const path = found.stdout.trim()
-  return found.status === 0 && path !== '' ? path : null
+  return findCommand('nginx')
 }
 
 export interface NginxOptions {

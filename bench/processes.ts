@@ -127,6 +127,13 @@ export async function freePort (): Promise<number> {
   })
 }
 
+/** Where a command is on PATH (`command -v`), or null when it is not installed. */
+export function findCommand (name: string): string | null {
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' })
+  const path = found.stdout.trim()
+  return found.status === 0 && path !== '' ? path : null
+}
+
 export function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
