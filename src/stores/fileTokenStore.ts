@@ -51,7 +51,7 @@ export class FileTokenStore implements TokenStore {
 
   private async write (text: string): Promise<void> {
     const folder = dirname(this.path)
-    const temp = join(folder, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+    const temp = join(folder, `${tempPrefix(this.path)}${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
     try {
       await mkdir(folder, { recursive: true, mode: 0o700 })
       const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
@@ -95,7 +95,7 @@ export class FileTokenStore implements TokenStore {
     } catch {
       return []
     }
-    const prefix = `.${basename(this.path)}.`
+    const prefix = tempPrefix(this.path)
     const removed: string[] = []
     for (const name of names) {
       const match = name.startsWith(prefix) ? TEMP_FILE.exec(name.slice(prefix.length)) : null
@@ -125,7 +125,11 @@ export class FileTokenStore implements TokenStore {
   }
 }
 
-// What follows `.<file name>.` in the temp files write() makes: `<pid>.<8 hex digits>.tmp`.
+// write()'s temp files are `<tempPrefix><pid>.<8 hex digits>.tmp`; removeLeftoverTempFiles()
+// recognises the rest of the name with TEMP_FILE.
+function tempPrefix (path: string): string {
+  return `.${basename(path)}.`
+}
 const TEMP_FILE = /^(\d+)\.[0-9a-f]{8}\.tmp$/
 
 function isRunning (pid: number): boolean {
