@@ -3,20 +3,18 @@
 // only). The gateway runs as `npm start` runs it, a child process with the variable in its
 // environment, since Node reads it once, at start-up.
 import { mkdtempSync } from 'node:fs'
-import { createServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startGatewayProcess } from '../helpers/process.js'
 import { echoUpstream, identityProvider, waitFor } from '../helpers/servers.js'
-import { makeCertificate, type Certificate } from '../helpers/tls.js'
+import { makeCertificate, startHttpsServer, type Certificate } from '../helpers/tls.js'
 
 /** The demo identity provider behind HTTPS with a self-signed certificate. */
 async function httpsFront (t: Test, cert: Certificate, target: string): Promise<{ url: string, calls: () => number }> {
   let calls = 0
-  const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
+  const { url } = await startHttpsServer(t, cert, (req, res) => {
     calls++
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -26,9 +24,7 @@ async function httpsFront (t: Test, cert: Certificate, target: string): Promise<
           () => { res.writeHead(502).end() })
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.closeAllConnections(); server.close() })
-  return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, calls: () => calls }
+  return { url, calls: () => calls }
 }
 
 t.test('a self-signed identity provider is refused; NODE_EXTRA_CA_CERTS trusts it', async (t) => {

@@ -2,8 +2,7 @@
 // and a log line that says why; UPSTREAM_CA_FILE makes the gateway trust that certificate, for
 // requests and WebSocket upgrades alike.
 import { mkdtempSync } from 'node:fs'
-import { createServer, type Server } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -11,17 +10,15 @@ import { request } from 'undici'
 import { WebSocket, WebSocketServer } from 'ws'
 import { startGateway } from '../helpers/app.js'
 import { identityProvider } from '../helpers/servers.js'
-import { makeCertificate, type Certificate } from '../helpers/tls.js'
+import { makeCertificate, startHttpsServer, type Certificate } from '../helpers/tls.js'
 
 async function httpsUpstream (t: Test, cert: Certificate): Promise<{ url: string, server: Server, seen: string[] }> {
   const seen: string[] = []
-  const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
+  const { url, server } = await startHttpsServer(t, cert, (req, res) => {
     seen.push(req.headers.authorization ?? '')
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ secure: true, url: req.url }))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.closeAllConnections(); server.close() })
-  return { url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, server, seen }
+  return { url, server, seen }
 }
 
 t.test('a self-signed upstream is refused with 502 and a clear log line; UPSTREAM_CA_FILE trusts it', async (t) => {
