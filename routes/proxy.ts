@@ -7,8 +7,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent } from 'undici'
 import type { TokenUnavailableError } from '../src/errors.js'
 import { createKeyMatcher, isLoopbackHost } from '../src/utils/apiKeys.js'
+import { isCertificateError } from '../src/utils/tlsErrors.js'
 import { setupUnauthorizedReplay } from './proxy-replay.js'
 import { serveNonWebSocketUpgradesAsHttp } from './proxy-upgrade.js'
+import { watchUpstreamHandshake } from './proxy-websocket.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -94,6 +96,7 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     // the arguments come in the other order than replyOptions.rewriteRequestHeaders.
     wsClientOptions: {
       ca,
+      finishRequest: watchUpstreamHandshake(fastify.log, fastify.tokenService),
       rewriteRequestHeaders: (headers: Record<string, unknown>, request: FastifyRequest) => withBearer(request.upstreamToken, {
         ...headers,
         ...(request.headers.cookie === undefined ? {} : { cookie: request.headers.cookie })
@@ -147,17 +150,13 @@ function withBearer<H extends Record<string, unknown>> (token: string, headers: 
   return Object.assign(headers, { authorization: `Bearer ${token}` })
 }
 
-// OpenSSL's verification codes as Node reports them (DEPTH_ZERO_SELF_SIGNED_CERT,
-// UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, …).
-const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/
-
 function upstreamFailed (reply: FastifyReply<any, any>, error: Error & { statusCode?: number }): void {
   const timedOut = error.statusCode === 504
   // reply-from wraps the undici error (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, a TLS code) as the cause.
   const code = (error.cause as { code?: string } | undefined)?.code
   reply.log.warn({ code }, timedOut
     ? 'Upstream did not answer in time'
-    : CERTIFICATE_ERROR.test(String(code))
+    : isCertificateError(code)
       ? 'Upstream TLS certificate not trusted; answering 502 (a private CA can be trusted with UPSTREAM_CA_FILE)'
       : 'Upstream unreachable')
   if (timedOut) {

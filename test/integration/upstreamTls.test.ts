@@ -57,8 +57,12 @@ t.test('wss upstreams: verified the same way, trusted through UPSTREAM_CA_FILE',
   const strict = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: token })
   const refused = new WebSocket(`${strict.url.replace('http', 'ws')}/live`)
   const closed = await new Promise<number>((resolve) => refused.once('close', (code) => resolve(code)))
-  t.not(closed, 1000, 'the link is torn down, not opened')
+  t.equal(closed, 1011, 'the link is torn down as an upstream failure')
   t.equal(handshakes.length, 0)
+  const line = strict.logs.map((text) => JSON.parse(text) as { level: number, msg: string, code?: string })
+    .find((entry) => /certificate/.test(entry.msg))
+  t.match(line, { level: 40, code: 'DEPTH_ZERO_SELF_SIGNED_CERT' })
+  t.match(line?.msg, /Upstream TLS certificate not trusted.*WebSocket.*UPSTREAM_CA_FILE/)
 
   const trusting = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: token, UPSTREAM_CA_FILE: cert.certFile })
   const client = new WebSocket(`${trusting.url.replace('http', 'ws')}/live`)

@@ -1,17 +1,26 @@
 // WebSocket upgrades through the gateway, with a real ws client and a real ws upstream: the
 // upstream sees our bearer (never the client's), and messages flow both ways.
 import type { IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
-import { startGateway } from '../helpers/app.js'
-import { identityProvider } from '../helpers/servers.js'
+import { startGateway, type TestGateway } from '../helpers/app.js'
+import { identityProvider, waitFor } from '../helpers/servers.js'
 
 interface WsUpstream { url: string, upgrades: Array<{ url: string, headers: IncomingHttpHeaders }>, messages: string[] }
 
-async function wsUpstream (t: Test): Promise<WsUpstream> {
+/** `refuse` answers a handshake's Authorization header with a status to refuse it with, or null. */
+async function wsUpstream (t: Test, refuse: (authorization: string | undefined) => number | null = () => null): Promise<WsUpstream> {
   const state: WsUpstream = { url: '', upgrades: [], messages: [] }
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    verifyClient: (info, accept) => {
+      const status = refuse(info.req.headers.authorization)
+      if (status === null) accept(true)
+      else accept(false, status)
+    }
+  })
   await new Promise<void>((resolve) => wss.once('listening', resolve))
   wss.on('connection', (socket, req) => {
     state.upgrades.push({ url: req.url ?? '', headers: req.headers })
@@ -83,4 +92,70 @@ t.test('an upgrade without a usable token is refused with 503 before the upstrea
   })
   t.equal(status, 503)
   t.equal(upstream.upgrades.length, 0)
+})
+
+function closeOf (socket: WebSocket): Promise<{ code: number, opened: boolean }> {
+  let opened = false
+  socket.once('open', () => { opened = true })
+  return new Promise((resolve) => socket.once('close', (code) => resolve({ code, opened })))
+}
+
+function warnings (gw: TestGateway): Array<{ level: number, msg: string, statusCode?: number, code?: string }> {
+  return gw.logs.map((line) => JSON.parse(line) as { level: number, msg: string }).filter((entry) => entry.level === 40)
+}
+
+t.test('an upgrade the upstream refuses with 401 renews the token; the next attempt carries the new one', async (t) => {
+  const idp = await identityProvider(t)
+  const revoked = idp.mint(3600)
+  const upstream = await wsUpstream(t, (authorization) => authorization === `Bearer ${revoked}` ? 401 : null)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: revoked, REFRESH_TOKEN: idp.validRefreshToken, TOKEN_REFRESH_URL: idp.refreshUrl })
+
+  const refused = await closeOf(new WebSocket(`${gw.url.replace('http', 'ws')}/chat`))
+  t.equal(refused.code, 1011, 'the client\'s socket is closed as an upstream failure')
+  t.equal(upstream.upgrades.length, 0, 'the upstream opened nothing')
+  await waitFor(() => idp.issued.length === 1, 5000, 'the refresh the 401 started')
+  t.equal(idp.calls.length, 1)
+  t.match(warnings(gw), [{ msg: /Upstream refused a WebSocket upgrade with 401.*renewing the token/ }])
+  t.equal(warnings(gw).length, 1, 'one line, no second one for the same refusal')
+
+  const client = new WebSocket(`${gw.url.replace('http', 'ws')}/chat`)
+  t.teardown(() => client.terminate())
+  t.equal(await nextMessage(client), 'hello from upstream')
+  t.same(upstream.upgrades.map((u) => u.headers.authorization), [`Bearer ${idp.issued[0]}`])
+  t.equal(idp.calls.length, 1, 'no second refresh')
+  client.close()
+  t.notMatch(gw.logText(), revoked, 'the refused token is not logged')
+  t.notMatch(gw.logText(), idp.issued[0], 'nor the new one')
+})
+
+t.test('concurrent upgrades refused with 401 share one refresh', async (t) => {
+  const idp = await identityProvider(t, { delayMs: 200 })
+  const revoked = idp.mint(3600)
+  const upstream = await wsUpstream(t, (authorization) => authorization === `Bearer ${revoked}` ? 401 : null)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: revoked, REFRESH_TOKEN: idp.validRefreshToken, TOKEN_REFRESH_URL: idp.refreshUrl })
+  const closes = await Promise.all(Array.from({ length: 10 }, () => closeOf(new WebSocket(`${gw.url.replace('http', 'ws')}/chat`))))
+  t.same(closes.map((c) => c.code), Array(10).fill(1011))
+  await waitFor(() => idp.issued.length === 1, 5000, 'the refresh')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(idp.calls.length, 1, 'one identity-provider call for ten refusals')
+})
+
+t.test('other refusals and failed connections are logged; they start no refresh', async (t) => {
+  const idp = await identityProvider(t)
+  const upstream = await wsUpstream(t, () => 403)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: idp.mint(3600), REFRESH_TOKEN: idp.validRefreshToken, TOKEN_REFRESH_URL: idp.refreshUrl })
+  t.equal((await closeOf(new WebSocket(`${gw.url.replace('http', 'ws')}/chat`))).code, 1011)
+  await waitFor(() => warnings(gw).length > 0, 5000, 'the log line')
+  t.match(warnings(gw), [{ msg: /Upstream refused a WebSocket upgrade; closing it/, statusCode: 403 }])
+
+  // A port nothing listens on: the connection itself fails.
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const closedPort = (probe.address() as AddressInfo).port
+  await new Promise((resolve) => probe.close(resolve))
+  const gone = await startGateway(t, { UPSTREAM_URL: `http://127.0.0.1:${closedPort}`, AUTH_TOKEN: idp.mint(3600), REFRESH_TOKEN: idp.validRefreshToken, TOKEN_REFRESH_URL: idp.refreshUrl })
+  t.equal((await closeOf(new WebSocket(`${gone.url.replace('http', 'ws')}/chat`))).code, 1011)
+  await waitFor(() => warnings(gone).length > 0, 5000, 'the log line')
+  t.match(warnings(gone), [{ msg: /Upstream WebSocket connection failed/, code: 'ECONNREFUSED' }])
+  t.equal(idp.calls.length, 0)
 })
