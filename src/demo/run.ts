@@ -1,4 +1,4 @@
-// `npm run demo`: the real gateway (dist/src/server.js, as `npm start` runs it) between a local
+// `npm run demo`: the real gateway (dist/src/server.js, the entry `npm start` runs) between a local
 // identity provider issuing 60-second tokens with single-use refresh tokens and a local echo
 // upstream, so refreshes show in the log within a minute. Ctrl-C stops all three.
 import { spawn } from 'node:child_process'
