@@ -21,7 +21,9 @@ export function watchUpstreamHandshake (log: FastifyBaseLogger, service: Pick<To
       if (response.statusCode === 401) {
         log.warn('Upstream refused a WebSocket upgrade with 401; closing it (1011) and renewing the token for the next attempt')
         // Never rejects: a failed refresh is recorded for health and metrics.
-        service.recoverFromUnauthorized(token)
+        service.recoverFromUnauthorized(token).then((renewed) => {
+          if (renewed === null) log.warn('No new token could be obtained after the WebSocket 401; the next attempt carries the same token')
+        })
       } else {
         log.warn({ statusCode: response.statusCode }, 'Upstream refused a WebSocket upgrade; closing it (1011)')
       }

@@ -128,6 +128,20 @@ t.test('an upgrade the upstream refuses with 401 renews the token; the next atte
   t.notMatch(gw.logText(), idp.issued[0], 'nor the new one')
 })
 
+t.test('a 401 on the handshake with no way to renew the token says so', async (t) => {
+  const idp = await identityProvider(t)
+  const revoked = idp.mint(3600)
+  const upstream = await wsUpstream(t, () => 401)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: revoked })
+  t.equal((await closeOf(new WebSocket(`${gw.url.replace('http', 'ws')}/chat`))).code, 1011)
+  await waitFor(() => warnings(gw).length >= 2, 5000, 'both log lines')
+  t.match(warnings(gw).map((w) => w.msg).slice(-2), [
+    /Upstream refused a WebSocket upgrade with 401/,
+    /No new token could be obtained after the WebSocket 401/
+  ])
+  t.equal(idp.calls.length, 0, 'nothing to refresh with')
+})
+
 t.test('concurrent upgrades refused with 401 share one refresh', async (t) => {
   const idp = await identityProvider(t, { delayMs: 200 })
   const revoked = idp.mint(3600)
