@@ -2,14 +2,14 @@
 // and its failure modes, and the Redis wiring (announcements between replicas, outage, resync).
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { buildApp } from '../../src/app.js'
 import { ConfigError } from '../../src/errors.js'
-import { startGateway } from '../helpers/app.js'
+import { startGateway, type TestGateway } from '../helpers/app.js'
 import { canLockFolders, emptyWorkdir, lockFolder } from '../helpers/process.js'
-import { freePort, privateRedis, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js'
+import { freePort, privateRedis, SHARED_REDIS_URL, uniquePrefix, type PrivateRedis } from '../helpers/redis.js'
 import { echoUpstream, identityProvider, waitFor } from '../helpers/servers.js'
 
 async function buildFails (env: Record<string, string>): Promise<ConfigError> {
@@ -41,8 +41,7 @@ t.test('redis: a REDIS_URL that is not a redis URL is a configuration error', as
 
 t.test('redis: a stored record that is not a record stops start-up', async (t) => {
   const prefix = uniquePrefix(t)
-  const client = new Redis(SHARED_REDIS_URL)
-  t.teardown(() => client.disconnect())
+  const client = redisClient(t, SHARED_REDIS_URL)
   await client.set(`${prefix}:tokens`, '{"accessToken": 12}')
   const err = await buildFails({ AUTH_TOKEN: 'a', TOKEN_STORE: 'redis', REDIS_URL: SHARED_REDIS_URL, TOKEN_STORE_KEY: prefix })
   t.equal(err.problems[0].variable, 'REDIS_URL')
@@ -78,12 +77,24 @@ t.test('redis: two gateways in one process share refreshes and announcements', a
   t.match(b.logText(), /Token updated by another replica/)
 })
 
-t.test('redis: an outage is reported, the cached token serves, and a restarted Redis gets the tokens back', async (t) => {
+/** A gateway on a private Redis (keys under `tg`), serving AUTH_TOKEN opaque-1; then the Redis is stopped and the outage shows in health. */
+async function gatewayAfterRedisStopped (t: Test): Promise<{ redis: PrivateRedis, gw: TestGateway }> {
   const redis = await privateRedis(t)
   const upstream = await echoUpstream(t)
   const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-1', TOKEN_STORE: 'redis', REDIS_URL: redis.url, TOKEN_STORE_KEY: 'tg' })
   await redis.stop()
   await waitFor(() => gw.app.tokenService.getHealth().storeError !== null, 5000, 'the outage to show')
+  return { redis, gw }
+}
+
+function redisClient (t: Test, url: string): Redis {
+  const client = new Redis(url)
+  t.teardown(() => client.disconnect())
+  return client
+}
+
+t.test('redis: an outage is reported, the cached token serves, and a restarted Redis gets the tokens back', async (t) => {
+  const { redis, gw } = await gatewayAfterRedisStopped(t)
   t.match(gw.app.tokenService.getHealth().storeError, /Redis unavailable/)
   const res = await request(`${gw.url}/x`)
   t.equal((await res.body.json() as { authorization: string }).authorization, 'Bearer opaque-1')
@@ -93,34 +104,23 @@ t.test('redis: an outage is reported, the cached token serves, and a restarted R
   await redis.start()
   await waitFor(() => /wrote the cached tokens back/.test(gw.logText()), 10_000, 'the resync')
   t.equal(gw.app.tokenService.getHealth().storeError, null)
-  const client = new Redis(redis.url)
-  t.teardown(() => client.disconnect())
+  const client = redisClient(t, redis.url)
   t.equal(JSON.parse((await client.get('tg:tokens'))!).accessToken, 'opaque-1', 'Redis holds the tokens again')
 })
 
 t.test('redis: after a reconnect a newer record in Redis is taken', async (t) => {
-  const redis = await privateRedis(t)
-  const upstream = await echoUpstream(t)
-  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-1', TOKEN_STORE: 'redis', REDIS_URL: redis.url, TOKEN_STORE_KEY: 'tg' })
-  await redis.stop()
-  await waitFor(() => gw.app.tokenService.getHealth().storeError !== null, 5000, 'the outage to show')
+  const { redis, gw } = await gatewayAfterRedisStopped(t)
   await redis.start()
-  const client = new Redis(redis.url)
-  t.teardown(() => client.disconnect())
+  const client = redisClient(t, redis.url)
   await client.set('tg:tokens', JSON.stringify({ accessToken: 'opaque-from-elsewhere', refreshToken: null, expiresAtMs: null, version: 9, seedFingerprint: null, updatedAt: new Date().toISOString() }))
   await waitFor(() => gw.app.tokenService.snapshot()?.accessToken === 'opaque-from-elsewhere', 10_000, 'the newer record to be taken')
   t.equal(gw.app.tokenService.snapshot()?.version, 9)
 })
 
 t.test('redis: a reconnect while another process holds the lock only reads', async (t) => {
-  const redis = await privateRedis(t)
-  const upstream = await echoUpstream(t)
-  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-1', TOKEN_STORE: 'redis', REDIS_URL: redis.url, TOKEN_STORE_KEY: 'tg' })
-  await redis.stop()
-  await waitFor(() => gw.app.tokenService.getHealth().storeError !== null, 5000, 'the outage to show')
+  const { redis, gw } = await gatewayAfterRedisStopped(t)
   await redis.start()
-  const client = new Redis(redis.url)
-  t.teardown(() => client.disconnect())
+  const client = redisClient(t, redis.url)
   await client.set('tg:refresh-lock', 'someone-else', 'PX', 60_000)
   await client.set('tg:tokens', JSON.stringify({ accessToken: 'opaque-2', refreshToken: null, expiresAtMs: null, version: 5, seedFingerprint: null, updatedAt: new Date().toISOString() }))
   await waitFor(() => gw.app.tokenService.snapshot()?.accessToken === 'opaque-2', 10_000, 'the record to be read')
