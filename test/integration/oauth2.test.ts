@@ -25,6 +25,19 @@ function grants (as: AuthorizationServer, grantType: string): AuthorizationServe
   return as.calls.filter((c) => c.grantType === grantType)
 }
 
+/** The gateway in front of `api`, refreshing with the OAuth 2.0 refresh grant at `as`, starting from `initial`. */
+function oauth2RefreshEnv (api: { url: string }, as: AuthorizationServer, initial: { accessToken: string, refreshToken: string }): Record<string, string> {
+  return {
+    UPSTREAM_URL: api.url,
+    AUTH_TOKEN: initial.accessToken,
+    REFRESH_TOKEN: initial.refreshToken,
+    TOKEN_REFRESH_STYLE: 'oauth2',
+    TOKEN_REFRESH_URL: as.tokenUrl,
+    OAUTH_CLIENT_ID: CLIENT_ID,
+    OAUTH_CLIENT_SECRET: CLIENT_SECRET
+  }
+}
+
 function assertNoSecrets (t: Test, text: string, secrets: string[]): void {
   for (const secret of secrets) t.notOk(text.includes(secret), `no ${secret.slice(0, 4)}… in the logs`)
 }
@@ -72,17 +85,7 @@ t.test('oauth2: a revoked token is refreshed on the upstream 401, then rotation 
   const as = await startAuthorizationServer(t, { accessTokenTtl: 4 })
   const api = await startProtectedApi(t, as)
   const initial = await as.authorize()
-  const gw = await startGateway(t, {
-    UPSTREAM_URL: api.url,
-    AUTH_TOKEN: initial.accessToken,
-    REFRESH_TOKEN: initial.refreshToken,
-    TOKEN_REFRESH_STYLE: 'oauth2',
-    TOKEN_REFRESH_URL: as.tokenUrl,
-    OAUTH_CLIENT_ID: CLIENT_ID,
-    OAUTH_CLIENT_SECRET: CLIENT_SECRET,
-    TOKEN_REFRESH_INTERVAL: '0.01',
-    LOG_LEVEL: 'debug'
-  })
+  const gw = await startGateway(t, { ...oauth2RefreshEnv(api, as, initial), TOKEN_REFRESH_INTERVAL: '0.01', LOG_LEVEL: 'debug' })
   const before = await call(gw, '/me')
   t.equal(before.status, 200)
   t.equal((JSON.parse(before.body) as Echo).authorization, `Bearer ${initial.accessToken}`)
@@ -123,15 +126,7 @@ t.test('oauth2: a spent refresh token (invalid_grant) is final; the 401 reaches 
   const api = await startProtectedApi(t, as)
   const initial = await as.authorize()
   t.equal(await as.refreshDirectly(initial.refreshToken), 200, 'someone else used the refresh token first')
-  const gw = await startGateway(t, {
-    UPSTREAM_URL: api.url,
-    AUTH_TOKEN: initial.accessToken,
-    REFRESH_TOKEN: initial.refreshToken,
-    TOKEN_REFRESH_STYLE: 'oauth2',
-    TOKEN_REFRESH_URL: as.tokenUrl,
-    OAUTH_CLIENT_ID: CLIENT_ID,
-    OAUTH_CLIENT_SECRET: CLIENT_SECRET
-  })
+  const gw = await startGateway(t, oauth2RefreshEnv(api, as, initial))
   await as.revoke(initial.accessToken)
   const first = await call(gw, '/me')
   t.equal(first.status, 401, 'no new token to be had: the upstream\'s 401 goes to the client')
