@@ -45,6 +45,20 @@ export interface GatewayConfig {
   apiKeys: string[]
   /** PEM text of UPSTREAM_CA_FILE, trusted in addition to the system's CAs; null when unset. */
   upstreamCa: string | null
+  /** Requests in flight to the upstream at once; more wait for a free connection, up to upstreamTimeoutMs. */
+  upstreamMaxConnections: number
+  /** How long a client may send nothing while its request (head or body) is incomplete. */
+  clientTimeoutMs: number
+  /** How long an idle keep-alive connection of a client stays open. */
+  clientKeepAliveTimeoutMs: number
+  /** Requests served on one client connection before it is closed; 0: no limit. */
+  clientMaxRequestsPerConnection: number
+  /** Bytes of request bodies held at once for a 401 replay, over all requests. */
+  replayBufferTotalBytes: number
+  /** Largest WebSocket message relayed, either way. */
+  wsMaxMessageBytes: number
+  /** Largest access token the gateway accepts (it travels in a header). */
+  accessTokenMaxBytes: number
   logLevel: EnvConfig['LOG_LEVEL']
 }
 
@@ -92,6 +106,13 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT,
     apiKeys,
     upstreamCa,
+    upstreamMaxConnections: env.UPSTREAM_MAX_CONNECTIONS,
+    clientTimeoutMs: env.CLIENT_TIMEOUT,
+    clientKeepAliveTimeoutMs: env.CLIENT_KEEP_ALIVE_TIMEOUT,
+    clientMaxRequestsPerConnection: env.CLIENT_MAX_REQUESTS_PER_CONNECTION,
+    replayBufferTotalBytes: env.REPLAY_BUFFER_TOTAL,
+    wsMaxMessageBytes: env.WS_MAX_MESSAGE,
+    accessTokenMaxBytes: env.ACCESS_TOKEN_MAX_SIZE,
     logLevel: env.LOG_LEVEL
   }
 }

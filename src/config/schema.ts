@@ -34,6 +34,13 @@ export const configSchema = {
     GATEWAY_API_KEYS: { type: 'string' },
     UPSTREAM_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 30_000 },
     UPSTREAM_CA_FILE: { type: 'string' },
+    UPSTREAM_MAX_CONNECTIONS: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 10_000 },
+    CLIENT_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 60_000 },
+    CLIENT_KEEP_ALIVE_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 72_000 },
+    CLIENT_MAX_REQUESTS_PER_CONNECTION: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 1000 },
+    REPLAY_BUFFER_TOTAL: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 64 * 1024 * 1024 },
+    WS_MAX_MESSAGE: { type: 'integer', minimum: 1, maximum: 1024 * 1024 * 1024, default: 16 * 1024 * 1024 },
+    ACCESS_TOKEN_MAX_SIZE: { type: 'integer', minimum: 16, maximum: 1024 * 1024, default: 8192 },
     LOG_LEVEL: { type: 'string', enum: LOG_LEVELS, default: 'info' }
   }
 } as const
@@ -62,6 +69,13 @@ export interface EnvConfig {
   GATEWAY_API_KEYS?: string
   UPSTREAM_TIMEOUT: number
   UPSTREAM_CA_FILE?: string
+  UPSTREAM_MAX_CONNECTIONS: number
+  CLIENT_TIMEOUT: number
+  CLIENT_KEEP_ALIVE_TIMEOUT: number
+  CLIENT_MAX_REQUESTS_PER_CONNECTION: number
+  REPLAY_BUFFER_TOTAL: number
+  WS_MAX_MESSAGE: number
+  ACCESS_TOKEN_MAX_SIZE: number
   LOG_LEVEL: typeof LOG_LEVELS[number]
 }
 

@@ -55,6 +55,13 @@ t.test('defaults, converted to the units the app uses', async (t) => {
     host: '127.0.0.1',
     port: 3000,
     upstreamTimeoutMs: 30_000,
+    upstreamMaxConnections: 10_000,
+    clientTimeoutMs: 60_000,
+    clientKeepAliveTimeoutMs: 72_000,
+    clientMaxRequestsPerConnection: 1000,
+    replayBufferTotalBytes: 64 * 1024 * 1024,
+    wsMaxMessageBytes: 16 * 1024 * 1024,
+    accessTokenMaxBytes: 8192,
     logLevel: 'info'
   })
   t.equal(config.upstream.pathname, '/v2', 'the path is kept as a prefix')

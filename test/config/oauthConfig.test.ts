@@ -26,6 +26,13 @@ function env (overrides: Partial<EnvConfig> = {}): EnvConfig {
     HOST: '127.0.0.1',
     PORT: 3000,
     UPSTREAM_TIMEOUT: 30_000,
+    UPSTREAM_MAX_CONNECTIONS: 10_000,
+    CLIENT_TIMEOUT: 60_000,
+    CLIENT_KEEP_ALIVE_TIMEOUT: 72_000,
+    CLIENT_MAX_REQUESTS_PER_CONNECTION: 1000,
+    REPLAY_BUFFER_TOTAL: 64 * 1024 * 1024,
+    WS_MAX_MESSAGE: 16 * 1024 * 1024,
+    ACCESS_TOKEN_MAX_SIZE: 8192,
     LOG_LEVEL: 'info',
     ...overrides
   }

@@ -47,6 +47,13 @@ const USABLE: Record<string, (config: GatewayConfig) => boolean> = {
   GATEWAY_API_KEYS: (c) => c.apiKeys.every((key) => /^[\x21-\x2B\x2D-\x7E]+$/.test(key)),
   UPSTREAM_TIMEOUT: (c) => Number.isInteger(c.upstreamTimeoutMs) && finiteIn(c.upstreamTimeoutMs, 1, MAX_TIMER_MS),
   UPSTREAM_CA_FILE: (c) => c.upstreamCa === null || c.upstreamCa.includes('CERTIFICATE'),
+  UPSTREAM_MAX_CONNECTIONS: (c) => Number.isInteger(c.upstreamMaxConnections) && finiteIn(c.upstreamMaxConnections, 1, 1_000_000),
+  CLIENT_TIMEOUT: (c) => Number.isInteger(c.clientTimeoutMs) && finiteIn(c.clientTimeoutMs, 1, MAX_TIMER_MS),
+  CLIENT_KEEP_ALIVE_TIMEOUT: (c) => Number.isInteger(c.clientKeepAliveTimeoutMs) && finiteIn(c.clientKeepAliveTimeoutMs, 1, MAX_TIMER_MS),
+  CLIENT_MAX_REQUESTS_PER_CONNECTION: (c) => Number.isInteger(c.clientMaxRequestsPerConnection) && finiteIn(c.clientMaxRequestsPerConnection, 0, 1e9),
+  REPLAY_BUFFER_TOTAL: (c) => Number.isSafeInteger(c.replayBufferTotalBytes) && c.replayBufferTotalBytes >= 0,
+  WS_MAX_MESSAGE: (c) => Number.isInteger(c.wsMaxMessageBytes) && finiteIn(c.wsMaxMessageBytes, 1, 1024 ** 3),
+  ACCESS_TOKEN_MAX_SIZE: (c) => Number.isInteger(c.accessTokenMaxBytes) && finiteIn(c.accessTokenMaxBytes, 16, 1024 ** 2),
   LOG_LEVEL: (c) => ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)
 }
 
