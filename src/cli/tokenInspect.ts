@@ -1,6 +1,7 @@
 // The report of the seed's test-token-refresh.js: who the token speaks for, when it was issued
 // and expires, whether it is VALID, EXPIRING or EXPIRED, and whether refresh is configured.
-import { DEFAULT_EXPIRY_BUFFER_MS, getUserFromToken, type TokenUser } from '../utils/tokenUtils.js'
+import { lifetimeStatus, tokenLifetime, type TokenOrigin } from '../utils/tokenLifetime.js'
+import { DEFAULT_EXPIRY_BUFFER_MS, describeToken, getUserFromToken, type TokenUser } from '../utils/tokenUtils.js'
 
 export interface InspectInput {
   token: string | null
@@ -10,6 +11,10 @@ export interface InspectInput {
   refreshStyle: string
   refreshUrl: string
   bufferMs?: number
+  /** The expiry the token store recorded with the token (an opaque token's, or a corrected one). */
+  expiresAtMs?: number | null
+  /** `record` for a stored token, `given` for AUTH_TOKEN: the gateway counts their lives alike. */
+  origin?: TokenOrigin
   nowMs: number
 }
 
@@ -42,12 +47,22 @@ export function inspectToken (input: InspectInput): InspectResult {
     return { status: 'MALFORMED', report: lines.join('\n'), exitCode: 1 }
   }
   lines.push('Token Information:', '==================', `Token source: ${input.source}`)
-  if (user === null) {
+  // The same arithmetic as the gateway's health: the stored expiry, and the buffer capped at half
+  // the token's life, so both say EXPIRING / expiring at the same moment.
+  const lifetime = tokenLifetime(user === null ? { expiresAtMs: null, issuedAtMs: null } : describeToken(input.token),
+    input.expiresAtMs ?? null, input.origin ?? 'given', input.nowMs, bufferMs)
+  const expiresAtMs = lifetime.expiresAtMs
+  if (user === null && expiresAtMs === null) {
     lines.push('Token type: opaque (not a JWT): no claims to show, expiry unknown', '', 'Token Status:', '=============',
       'Token is VALID (expiry unknown: valid until the upstream answers 401)', '', ...refreshLines)
     return { status: 'VALID', report: lines.join('\n'), exitCode: 0 }
   }
-  const expiresAtMs = user.expiresAt?.getTime() ?? null
+  if (user === null) {
+    lines.push('Token type: opaque (not a JWT): no claims to show', '', 'Token Timestamps:', '=================',
+      `Expires At: ${new Date(expiresAtMs!).toISOString()} (recorded by the token store)`, `Current Time: ${new Date(input.nowMs).toISOString()}`,
+      '', 'Token Status:', '=============')
+    return finish(lines, refreshLines, lifetime, expiresAtMs, input.nowMs, bufferMs)
+  }
   lines.push(
     `User ID: ${user.userId ?? '(none)'}`,
     `Email: ${user.email ?? '(none)'}`,
@@ -57,24 +72,30 @@ export function inspectToken (input: InspectInput): InspectResult {
     'Token Timestamps:',
     '=================',
     `Issued At: ${user.issuedAt?.toISOString() ?? '(unknown)'}`,
-    `Expires At: ${user.expiresAt?.toISOString() ?? '(no exp claim)'}`,
+    `Expires At: ${expiresAtMs === null ? '(no exp claim)' : new Date(expiresAtMs).toISOString()}`,
     `Current Time: ${new Date(input.nowMs).toISOString()}`,
     '',
     'Token Status:',
     '============='
   )
-  let status: InspectResult['status'] = 'VALID'
-  if (expiresAtMs !== null && input.nowMs >= expiresAtMs) status = 'EXPIRED'
-  else if (expiresAtMs !== null && input.nowMs >= expiresAtMs - bufferMs) status = 'EXPIRING'
+  return finish(lines, refreshLines, lifetime, expiresAtMs, input.nowMs, bufferMs)
+}
+
+function finish (lines: string[], refreshLines: string[], lifetime: { expiresAtMs: number | null, refreshAtMs: number },
+  expiresAtMs: number | null, nowMs: number, bufferMs: number): InspectResult {
+  const status = ({ ok: 'VALID', expiring: 'EXPIRING', expired: 'EXPIRED' } as const)[lifetimeStatus(lifetime, nowMs)]
+  const buffer = expiresAtMs !== null && expiresAtMs - lifetime.refreshAtMs < bufferMs
+    ? `the refresh window: half of a token shorter than twice the ${bufferMs / 60_000}-minute expiry buffer`
+    : `the ${bufferMs / 60_000}-minute expiry buffer`
   const statusLine = {
     VALID: 'Token is VALID',
-    EXPIRING: `Token is EXPIRING (inside the ${bufferMs / 60_000}-minute expiry buffer: the gateway refreshes it now)`,
+    EXPIRING: `Token is EXPIRING (inside ${buffer}: the gateway refreshes it now)`,
     EXPIRED: 'Token is EXPIRED'
-  }[status as 'VALID' | 'EXPIRING' | 'EXPIRED']
+  }[status]
   lines.push(statusLine)
   if (expiresAtMs === null) lines.push('Time until expiry: unknown (no exp claim)')
-  else if (status === 'EXPIRED') lines.push(`Expired: ${formatDuration(input.nowMs - expiresAtMs)} ago`)
-  else lines.push(`Time until expiry: ${formatDuration(expiresAtMs - input.nowMs)}`)
+  else if (status === 'EXPIRED') lines.push(`Expired: ${formatDuration(nowMs - expiresAtMs)} ago`)
+  else lines.push(`Time until expiry: ${formatDuration(expiresAtMs - nowMs)}`)
   lines.push('', ...refreshLines)
   return { status, report: lines.join('\n'), exitCode: status === 'EXPIRED' ? 1 : 0 }
 }

@@ -56,6 +56,8 @@ const result = inspectToken({
   refreshStyle: clientCredentials ? 'client_credentials' : env.TOKEN_REFRESH_STYLE,
   refreshUrl: env.TOKEN_REFRESH_URL,
   bufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,
+  expiresAtMs: start.expiresAtMs,
+  origin: start.source === 'store' ? 'record' : 'given',
   nowMs: Date.now()
 })
 process.stdout.write(`${result.report}\n`)

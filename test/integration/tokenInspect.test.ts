@@ -3,9 +3,10 @@ import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { request } from 'undici'
 import { signJwt } from '../../src/demo/jwt.js'
 import { seedFingerprint } from '../../src/stores/seedFingerprint.js'
-import { CHILD_ENV, ROOT, emptyWorkdir } from '../helpers/process.js'
+import { CHILD_ENV, ROOT, emptyWorkdir, startGatewayProcess } from '../helpers/process.js'
 import { nowSeconds } from '../helpers/servers.js'
 
 const ENTRY = join(ROOT, 'dist', 'src', 'cli', 'tokenInspectMain.js')
@@ -84,4 +85,37 @@ t.test('client_credentials counts as refresh configured, without a refresh token
   t.notMatch(cc.out, /\bs\b.*secret/)
   const none = await inspect({ AUTH_TOKEN: token, TOKEN_STORE: 'memory', TOKEN_GRANT: 'client_credentials' })
   t.match(none.out, /^Refresh: NOT configured/m)
+})
+
+t.test('token:inspect agrees with /health/token: a short token is EXPIRING from half its life, as health says', async (t) => {
+  const now = nowSeconds()
+  // 4-minute tokens against the 5-minute buffer: both count the buffer as half the life (2 min).
+  const cases = [{ age: 60, inspect: 'VALID', health: 'ok' }, { age: 150, inspect: 'EXPIRING', health: 'expiring' }]
+  for (const c of cases) {
+    const token = signJwt({ ...claims, iat: now - c.age, exp: now - c.age + 240 }, 'k')
+    const { code, out } = await inspect({ AUTH_TOKEN: token, TOKEN_STORE: 'memory' })
+    t.equal(code, 0)
+    t.match(out, new RegExp(`^Token is ${c.inspect}\\b`, 'm'), `${c.age} s old: ${c.inspect}`)
+    const gw = await startGatewayProcess(t, { UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: token })
+    const health = await (await request(`${gw.url}/health/token`)).body.json() as { status: string }
+    t.equal(health.status, c.health, `and health says ${c.health}`)
+    gw.child.kill('SIGKILL')
+  }
+})
+
+t.test('an opaque token with the expiry the store recorded: shown, and judged by it', async (t) => {
+  const folder = emptyWorkdir()
+  const path = join(folder, 'tokens.json')
+  const record = (expiresAtMs: number): string => JSON.stringify({
+    accessToken: 'opaque-stored-token', refreshToken: 'rt_2', expiresAtMs, version: 3, seedFingerprint: seedFingerprint('opaque-seed', 'rt_1'), updatedAt: new Date().toISOString()
+  })
+  writeFileSync(path, record(Date.now() + 3600_000))
+  const valid = await inspect({ AUTH_TOKEN: 'opaque-seed', REFRESH_TOKEN: 'rt_1', TOKEN_STORE_PATH: path })
+  t.equal(valid.code, 0)
+  t.match(valid.out, /^Expires At: \d{4}-.* \(recorded by the token store\)$/m)
+  t.match(valid.out, /^Token is VALID$/m)
+  writeFileSync(path, record(Date.now() - 1000))
+  const expired = await inspect({ AUTH_TOKEN: 'opaque-seed', REFRESH_TOKEN: 'rt_1', TOKEN_STORE_PATH: path })
+  t.equal(expired.code, 1)
+  t.match(expired.out, /^Token is EXPIRED$/m)
 })
