@@ -23,7 +23,7 @@ export interface GatewayMetrics {
   storeError: (operation: string) => void
 }
 
-export const REFRESH_TRIGGERS: readonly RefreshTrigger[] = ['startup', 'request', 'periodic', 'upstream-401', 'admin']
+export const REFRESH_TRIGGERS: readonly RefreshTrigger[] = ['startup', 'request', 'periodic', 'refresh-ahead', 'upstream-401', 'admin']
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 // Refreshes are bounded by TOKEN_REFRESH_TIMEOUT (10 s) times three attempts plus backoff.
 const REFRESH_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]

@@ -29,6 +29,7 @@ async function refreshJobPlugin (fastify: FastifyInstance): Promise<void> {
     fastify.scheduler.addSimpleIntervalJob(job)
     service.setCheckInterval(config.refreshIntervalMs)
     fastify.log.info(`Starting automatic token refresh every ${minutes} minutes`)
+    service.startRefreshAhead()
   })
   // @fastify/schedule stops its timers on close but does not wait for a running task. close()
   // awaits the refresh in flight and starts no further retry of it.

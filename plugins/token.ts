@@ -58,6 +58,7 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
       bufferMs: config.expiryBufferMs,
       checkIntervalMs: config.refreshIntervalMs,
       refreshTimeoutMs: config.refreshTimeoutMs,
+      maxAccessTokenBytes: config.accessTokenMaxBytes,
       expiresAtMs: start.expiresAtMs,
       version,
       shared: isSharedTokenStore(store) ? store : undefined,

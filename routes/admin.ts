@@ -16,9 +16,9 @@ class BadAdminBody extends Error {
 
 // Checked by hand rather than by a route schema: Fastify's validator coerces types (a number
 // would become a token), and a token must arrive exactly as the operator sent it.
-function replaceTokensBody (body: unknown): ReplaceTokensBody {
+function replaceTokensBody (body: unknown, maxAccessTokenBytes: number): ReplaceTokensBody {
   const { accessToken, refreshToken, ...rest } = (body ?? {}) as Record<string, unknown>
-  const valid = typeof accessToken === 'string' && HEADER_SAFE_TOKEN.test(accessToken) &&
+  const valid = typeof accessToken === 'string' && HEADER_SAFE_TOKEN.test(accessToken) && Buffer.byteLength(accessToken) <= maxAccessTokenBytes &&
     (refreshToken === undefined || (typeof refreshToken === 'string' && refreshToken.trim() !== '')) &&
     Object.keys(rest).length === 0
   if (!valid) throw new BadAdminBody('bad body')
@@ -26,7 +26,7 @@ function replaceTokensBody (body: unknown): ReplaceTokensBody {
 }
 
 export default async function adminRoutes (fastify: FastifyInstance): Promise<void> {
-  const adminKey = fastify.gatewayConfig.adminKey
+  const { adminKey, accessTokenMaxBytes } = fastify.gatewayConfig
   const isAdminKey = createKeyMatcher(adminKey === null ? [] : [adminKey])
 
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -42,7 +42,10 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
   // Bad bodies get a short message that never echoes what was sent.
   fastify.setErrorHandler((error: { statusCode?: number }, request, reply) => {
     if (error.statusCode !== undefined && error.statusCode < 500) {
-      return reply.code(400).send({ error: 'bad_request', message: 'body must be JSON {"accessToken": "…", "refreshToken"?: "…"} with non-empty strings' })
+      return reply.code(400).send({
+        error: 'bad_request',
+        message: `body must be JSON {"accessToken": "…", "refreshToken"?: "…"} with non-empty strings, the access token of visible ASCII and at most ${accessTokenMaxBytes} bytes (ACCESS_TOKEN_MAX_SIZE)`
+      })
     }
     request.log.error({ err: error }, 'Admin route failed')
     return reply.code(500).send({ error: 'internal_error', message: 'the admin action failed' })
@@ -59,7 +62,7 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
   })
 
   fastify.put('/admin/token', async (request) => {
-    const body = replaceTokensBody(request.body)
+    const body = replaceTokensBody(request.body, accessTokenMaxBytes)
     await fastify.tokenService.replaceTokens(body.accessToken, body.refreshToken)
     return fastify.tokenHealth()
   })

@@ -22,6 +22,8 @@ export class RefreshError extends createError<[string, string]>('TOKENGATE_REFRE
   readonly retryAfterMs: number | undefined
   /** What went wrong, without the reason prefix; safe to show (never quotes an answer). */
   readonly detail: string
+  // A private field: never enumerable, so no error serializer can put it in a log line.
+  #rotatedRefreshToken: string | null = null
 
   constructor (failure: RefreshFailure, detail: string, options?: { cause?: unknown }) {
     super(failure.reason, detail)
@@ -31,6 +33,19 @@ export class RefreshError extends createError<[string, string]>('TOKENGATE_REFRE
     this.retryable = failure.retryable
     this.rejected = failure.rejected
     this.retryAfterMs = failure.retryAfterMs
+  }
+
+  /**
+   * A refresh token the refused answer carried. The identity provider has rotated it, so the one
+   * presented is spent: the caller must keep this one although the answer was not used.
+   */
+  get rotatedRefreshToken (): string | null {
+    return this.#rotatedRefreshToken
+  }
+
+  carryingRefreshToken (refreshToken: string | null): this {
+    this.#rotatedRefreshToken = refreshToken
+    return this
   }
 }
 

@@ -84,10 +84,14 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
   const oauthClient = resolveOAuthClient(env, refreshStyle, problems)
   const apiKeys = parseApiKeys(env.GATEWAY_API_KEYS, problems)
   const upstreamCa = readCaFile(nonEmpty(env.UPSTREAM_CA_FILE), problems)
+  const authToken = nonEmpty(env.AUTH_TOKEN)
+  if (authToken !== null && Buffer.byteLength(authToken) > env.ACCESS_TOKEN_MAX_SIZE) {
+    problems.push({ variable: 'AUTH_TOKEN', message: `is ${Buffer.byteLength(authToken)} bytes, more than ACCESS_TOKEN_MAX_SIZE (${env.ACCESS_TOKEN_MAX_SIZE}): it could not travel in a header` })
+  }
   if (problems.length > 0) throw new ConfigError(problems)
   return {
     upstream: upstream!,
-    authToken: nonEmpty(env.AUTH_TOKEN),
+    authToken,
     refreshToken: nonEmpty(env.REFRESH_TOKEN),
     refreshUrl: refreshUrl!.href,
     refreshStyle,

@@ -136,14 +136,18 @@ export class IdentityProvider {
     const record = (status: number): void => { this.calls.push({ refreshToken, status, at: this.now() }) }
     const json = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
       record(status)
-      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body))
+      // The provider's own clock, as a real one's Date header would show it (tests move it).
+      res.writeHead(status, { 'content-type': 'application/json', date: new Date(this.now()).toUTCString(), ...headers }).end(JSON.stringify(body))
     }
     switch (fault) {
       case 'http_500': return json(500, { error: 'server_error' })
       case 'http_503': return json(503, { error: 'temporarily_unavailable' })
       case 'http_429': return json(429, { error: 'slow_down' }, { 'retry-after': '1' })
       case 'invalid_grant': return json(400, { error: 'invalid_grant', error_description: 'refresh token revoked' })
-      case 'no_access_token': return json(200, { refreshToken: this.newRefreshToken(), note: 'no access token here' })
+      case 'no_access_token':
+        // The refresh token is rotated all the same: the one presented is now spent.
+        this.validRefreshToken = this.newRefreshToken()
+        return json(200, { refreshToken: this.validRefreshToken, note: 'no access token here' })
       case 'garbage':
         record(200)
         res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Service temporarily unavailable</html>')

@@ -17,7 +17,7 @@ export function createClientCredentialsGrant (options: OAuth2GrantOptions): Refr
       const answer = await postTokenRequest(options.url, params, options.client, options)
       if (answer.status < 200 || answer.status > 299) throw oauthFailure(answer, 'client_credentials')
       // §4.4.3: a refresh token SHOULD NOT be included; one that is has no use here.
-      return { ...parseOAuthTokenAnswer(answer.json, now()), refreshToken: null }
+      return { ...parseOAuthTokenAnswer(answer.json, now()), refreshToken: null, providerDateMs: answer.dateMs }
     }
   }
 }

@@ -18,6 +18,8 @@ export interface ExchangeAnswer {
   /** The parsed JSON body; undefined when the body is empty or not JSON. */
   json: unknown
   retryAfterMs: number | undefined
+  /** The provider's clock when it answered (its Date header), epoch ms; undefined without one. */
+  dateMs?: number
 }
 
 const ANSWER_TOO_LARGE = Symbol('answer too large')
@@ -44,7 +46,8 @@ export async function postForJson (
     return {
       status: response.statusCode,
       json: parseJson(text),
-      retryAfterMs: parseRetryAfter(response.headers['retry-after'])
+      retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+      dateMs: parseDate(response.headers.date)
     }
   } catch (err) {
     if (err === ANSWER_TOO_LARGE) {
@@ -81,6 +84,11 @@ function parseJson (text: string): unknown {
   } catch {
     return undefined
   }
+}
+
+function parseDate (value: string | string[] | undefined): number | undefined {
+  const parsed = Date.parse(String(value))
+  return Number.isNaN(parsed) ? undefined : parsed
 }
 
 export function parseRetryAfter (value: string | string[] | undefined, now = Date.now()): number | undefined {

@@ -3,7 +3,7 @@
 import { type Clock, systemClock } from '../utils/clock.js'
 import { expiryFromInstant, expiryFromLifetime, failureFromStatus, postForJson, type ExchangeLimits } from './httpExchange.js'
 import type { RefreshGrant, TokenSet } from './refreshGrant.js'
-import { answerObject, optionalToken, requiredAccessToken } from './tokenAnswer.js'
+import { answerObject, keepingRefreshToken, lifetimeProblem, optionalToken, requiredAccessToken } from './tokenAnswer.js'
 
 export interface JsonRefreshGrantOptions extends ExchangeLimits {
   url: string
@@ -19,7 +19,7 @@ export function createJsonRefreshGrant (options: JsonRefreshGrantOptions): Refre
       const answer = await postForJson(options.url, { 'content-type': 'application/json' },
         JSON.stringify({ refreshToken }), options)
       if (answer.status < 200 || answer.status > 299) throw failureFromStatus(answer)
-      return parseJsonRefreshAnswer(answer.json, now())
+      return { ...parseJsonRefreshAnswer(answer.json, now()), providerDateMs: answer.dateMs }
     }
   }
 }
@@ -27,9 +27,14 @@ export function createJsonRefreshGrant (options: JsonRefreshGrantOptions): Refre
 /** Validates a 2xx answer; never returns a set without a non-empty access token. */
 export function parseJsonRefreshAnswer (json: unknown, nowMs: number): TokenSet {
   const answer = answerObject(json)
-  return {
-    accessToken: requiredAccessToken(answer, 'accessToken'),
-    refreshToken: optionalToken(answer.refreshToken, 'refreshToken'),
-    expiresAtMs: expiryFromLifetime(answer.expiresIn, nowMs) ?? expiryFromInstant(answer.expiresAt)
-  }
+  const refreshToken = optionalToken(answer.refreshToken, 'refreshToken')
+  return keepingRefreshToken(refreshToken, () => {
+    const expiresAtMs = expiryFromLifetime(answer.expiresIn, nowMs) ?? expiryFromInstant(answer.expiresAt)
+    return {
+      accessToken: requiredAccessToken(answer, 'accessToken'),
+      refreshToken,
+      expiresAtMs,
+      lifetimeProblem: lifetimeProblem({ expiresIn: answer.expiresIn, expiresAt: answer.expiresAt }, expiresAtMs)
+    }
+  })
 }

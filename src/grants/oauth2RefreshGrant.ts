@@ -5,7 +5,7 @@ import { type Clock, systemClock } from '../utils/clock.js'
 import {
   badResponse, expiryFromLifetime, oauthFailure, postTokenRequest, type ExchangeLimits, type OAuthClient
 } from './httpExchange.js'
-import { answerObject, optionalToken, requiredAccessToken } from './tokenAnswer.js'
+import { answerObject, keepingRefreshToken, lifetimeProblem, optionalToken, requiredAccessToken } from './tokenAnswer.js'
 import type { RefreshGrant, TokenSet } from './refreshGrant.js'
 
 export interface OAuth2GrantOptions extends ExchangeLimits {
@@ -28,7 +28,7 @@ export function createOAuth2RefreshGrant (options: OAuth2GrantOptions): RefreshG
       if (options.scope) params.scope = options.scope
       const answer = await postTokenRequest(options.url, params, options.client, options)
       if (answer.status < 200 || answer.status > 299) throw oauthFailure(answer, 'refresh_token')
-      return parseOAuthTokenAnswer(answer.json, now())
+      return { ...parseOAuthTokenAnswer(answer.json, now()), providerDateMs: answer.dateMs }
     }
   }
 }
@@ -40,13 +40,13 @@ export function createOAuth2RefreshGrant (options: OAuth2GrantOptions): RefreshG
  */
 export function parseOAuthTokenAnswer (json: unknown, nowMs: number): TokenSet {
   const answer = answerObject(json)
-  const accessToken = requiredAccessToken(answer, 'access_token')
-  if (answer.token_type !== undefined && (typeof answer.token_type !== 'string' || answer.token_type.toLowerCase() !== 'bearer')) {
-    throw badResponse('token_type is not Bearer')
-  }
-  return {
-    accessToken,
-    refreshToken: optionalToken(answer.refresh_token, 'refresh_token'),
-    expiresAtMs: expiryFromLifetime(answer.expires_in, nowMs)
-  }
+  const refreshToken = optionalToken(answer.refresh_token, 'refresh_token')
+  return keepingRefreshToken(refreshToken, () => {
+    const accessToken = requiredAccessToken(answer, 'access_token')
+    if (answer.token_type !== undefined && (typeof answer.token_type !== 'string' || answer.token_type.toLowerCase() !== 'bearer')) {
+      throw badResponse('token_type is not Bearer')
+    }
+    const expiresAtMs = expiryFromLifetime(answer.expires_in, nowMs)
+    return { accessToken, refreshToken, expiresAtMs, lifetimeProblem: lifetimeProblem({ expires_in: answer.expires_in }, expiresAtMs) }
+  })
 }

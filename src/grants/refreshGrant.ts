@@ -6,6 +6,17 @@ export interface TokenSet {
   refreshToken: string | null
   /** Epoch ms from the answer's expiresIn / expiresAt; null when absent or nonsense. */
   expiresAtMs: number | null
+  /**
+   * Set when the answer gave a lifetime that means nothing (negative, zero, not a number, beyond
+   * any date): then only the JWT's exp can say when the token expires, and an answer without one
+   * cannot be used.
+   */
+  lifetimeProblem?: string
+  /**
+   * The provider's clock when it answered (its Date header), epoch ms. When it agrees with this
+   * machine's, a token that looks expired is expired, not a sign of clocks that differ.
+   */
+  providerDateMs?: number
 }
 
 export type RefreshStyle = 'json' | 'oauth2' | 'client_credentials'

@@ -2,16 +2,18 @@
 // sure that however many callers ask, one refresh runs at a time. New tokens are handed to the
 // on-updated callback (which persists them) before anyone is given them.
 import { RefreshError, StoreError, TokenDecodeError, TokenUnavailableError } from '../errors.js'
-import { DEFAULT_REFRESH_TIMEOUT_MS } from '../grants/httpExchange.js'
+import { badResponse, DEFAULT_REFRESH_TIMEOUT_MS } from '../grants/httpExchange.js'
 import { createJsonRefreshGrant } from '../grants/jsonRefreshGrant.js'
 import type { RefreshGrant, RefreshStyle, TokenSet } from '../grants/refreshGrant.js'
+import { DEFAULT_MAX_ACCESS_TOKEN_BYTES } from '../grants/tokenAnswer.js'
 import type { RefreshLock, SharedTokenStore, TokenRecord } from '../stores/tokenStore.js'
 import { backoffDelay, type BackoffPolicy } from '../utils/backoff.js'
-import { type Clock, type Sleep, realSleep, systemClock } from '../utils/clock.js'
+import { type Clock, type Sleep, type Timers, realSleep, realTimers, systemClock } from '../utils/clock.js'
 import { silentLogger, type Logger } from '../utils/logger.js'
+import { lifetimeStatus, tokenLifetime, type TokenOrigin, type TokenStatus } from '../utils/tokenLifetime.js'
 import { DEFAULT_EXPIRY_BUFFER_MS, describeToken, type TokenDescription } from '../utils/tokenUtils.js'
 
-export type RefreshTrigger = 'startup' | 'request' | 'periodic' | 'upstream-401' | 'admin'
+export type RefreshTrigger = 'startup' | 'request' | 'periodic' | 'refresh-ahead' | 'upstream-401' | 'admin'
 
 export interface TokensUpdate {
   accessToken: string
@@ -68,6 +70,8 @@ export interface TokenRefreshServiceOptions {
   retry?: BackoffPolicy
   refreshTimeoutMs?: number
   maxAnswerBytes?: number
+  /** Largest access token accepted from the identity provider (it travels in a header). */
+  maxAccessTokenBytes?: number
   /**
    * Least time between two refreshes forced by upstream 401s. An upstream that refuses every
    * token (wrong audience, say) would otherwise cost one refresh per request.
@@ -76,6 +80,8 @@ export interface TokenRefreshServiceOptions {
   now?: Clock
   sleep?: Sleep
   random?: () => number
+  /** The refresh-ahead timer's setTimeout / clearTimeout (tests move time themselves). */
+  timers?: Timers
   logger?: Logger
 }
 
@@ -88,9 +94,11 @@ const REJECTED_RETRY_AFTER_S = 60
 const MAX_WAIT_WITHIN_REFRESH_MS = 10_000
 // A Retry-After beyond this is treated as this: an hour without trying is already a long outage.
 const MAX_RETRY_AFTER_MS = 60 * 60_000
+// The longest a timer can wait; a later refresh time is reached in several waits.
+const MAX_TIMER_MS = 2_147_483_647
 
 export interface TokenHealth {
-  status: 'ok' | 'expiring' | 'expired'
+  status: TokenStatus
   /** The last failure to save or read tokens in the store; null once it works again. */
   storeError: string | null
   tokenType: 'jwt' | 'opaque' | null
@@ -107,8 +115,6 @@ export interface TokenHealth {
   subject: string | null
   issuer: string | null
 }
-
-type TokenOrigin = 'fresh' | 'record' | 'given'
 
 interface CurrentToken extends TokenDescription {
   accessToken: string
@@ -146,6 +152,14 @@ export class TokenRefreshService {
   private readonly observers = new Set<TokenServiceObserver>()
   // Set by close(): the attempt in flight is awaited, no further retry is started.
   private closing = false
+  private readonly maxAccessTokenBytes: number
+  private readonly timers: Timers
+  /** Set once refresh-ahead is on: the timer that refreshes at the current token's refresh time. */
+  private aheadTimer: unknown = null
+  private refreshAhead = false
+  private warnedShortLife = false
+  /** The identity provider's host, named in failure logs. */
+  private readonly identityProvider: string
 
   constructor (
     accessToken: string | null,
@@ -167,6 +181,9 @@ export class TokenRefreshService {
     this.shared = options.shared ?? null
     this.refreshTimeoutMs = options.refreshTimeoutMs ?? DEFAULT_REFRESH_TIMEOUT_MS
     this.minUnauthorizedRefreshIntervalMs = options.minUnauthorizedRefreshIntervalMs ?? DEFAULT_MIN_UNAUTHORIZED_REFRESH_INTERVAL_MS
+    this.maxAccessTokenBytes = options.maxAccessTokenBytes ?? DEFAULT_MAX_ACCESS_TOKEN_BYTES
+    this.timers = options.timers ?? realTimers
+    this.identityProvider = new URL(refreshUrl).host
     this.grant = options.grant ?? createJsonRefreshGrant({
       url: refreshUrl,
       now: this.now,
@@ -305,7 +322,13 @@ export class TokenRefreshService {
   private async exchangeAndAdopt (trigger: RefreshTrigger): Promise<string> {
     const presented = this.refreshToken
     const tokens = await this.exchangeWithRetries(presented, trigger, 1)
-    const next = await this.adopt(tokens.accessToken, tokens.refreshToken ?? presented, tokens.expiresAtMs, trigger, 'fresh')
+    const next = this.describe(tokens.accessToken, tokens.expiresAtMs, 'fresh', tokens.providerDateMs)
+    const problem = this.unusable(tokens, next)
+    if (problem !== null) {
+      await this.keepRotatedRefreshToken(tokens.refreshToken, trigger)
+      throw this.recordFailure(badResponse(problem), trigger)
+    }
+    await this.adopt(next, tokens.refreshToken ?? presented, trigger)
     this.refreshCount++
     this.lastRefreshAtMs = this.now()
     this.clearFailures()
@@ -316,11 +339,40 @@ export class TokenRefreshService {
     return next.accessToken
   }
 
+  /**
+   * Why an answer the grant accepted still cannot be used, or null. Such a token is never sent
+   * upstream: a token already expired would cost one refresh per request, one of unknown expiry
+   * (a lifetime that means nothing) would never be refreshed, a huge one fails every request.
+   */
+  private unusable (tokens: TokenSet, next: CurrentToken): string | null {
+    const bytes = Buffer.byteLength(tokens.accessToken)
+    if (bytes > this.maxAccessTokenBytes) {
+      return `the access token is ${bytes} bytes, more than ACCESS_TOKEN_MAX_SIZE (${this.maxAccessTokenBytes}) allows in a header`
+    }
+    if (next.expiresAtMs === null && tokens.lifetimeProblem !== undefined) return `${tokens.lifetimeProblem} and the token has no exp`
+    if (next.expiresAtMs !== null && next.expiresAtMs <= this.now()) return 'the access token has already expired'
+    return null
+  }
+
+  /**
+   * A refused answer that carried a new refresh token: the provider has rotated it and the one
+   * presented is spent, so the new one is stored (with the current access token) and presented
+   * next time. Nothing else of the answer is used.
+   */
+  private async keepRotatedRefreshToken (rotated: string | null, trigger: RefreshTrigger): Promise<void> {
+    if (rotated === null || rotated === this.refreshToken || !this.grant.needsRefreshToken) return
+    const current = this.current
+    this.log.warn({ trigger }, 'The refused answer carried a new refresh token; keeping it (the one presented is spent)')
+    if (current !== null) await this.persist(current.accessToken, rotated, current.expiresAtMs, trigger)
+    this.refreshToken = rotated
+  }
+
   private async exchangeWithRetries (presented: string | null, trigger: RefreshTrigger, attempt: number): Promise<TokenSet> {
     try {
       return await this.grant.exchange(presented)
     } catch (err) {
       const error = asRefreshError(err)
+      await this.keepRotatedRefreshToken(error.rotatedRefreshToken, trigger)
       // A server asking for a long pause gets it between refreshes, not inside one: waiting
       // callers and shutdown must not hang on a Retry-After of an hour.
       const pausedTooLong = (error.retryAfterMs ?? 0) > MAX_WAIT_WITHIN_REFRESH_MS
@@ -413,6 +465,7 @@ export class TokenRefreshService {
     this.refreshToken = record.refreshToken
     this.version = record.version
     this.log.info({ version: record.version }, 'Token updated by another replica')
+    this.scheduleAhead()
   }
 
   /** With a shared store: takes a newer record if there is one (periodic checks, reconnects). */
@@ -459,7 +512,7 @@ export class TokenRefreshService {
       // Written as the next version after whatever the shared store holds, so it is not refused.
       const latest = this.shared === null ? null : await this.shared.load()
       if (latest !== null && latest.version > this.version) this.version = latest.version
-      await this.adopt(accessToken, refreshToken ?? this.refreshToken, expiresAtMs, 'admin', 'given')
+      await this.adopt(this.describe(accessToken, expiresAtMs, 'given'), refreshToken ?? this.refreshToken, 'admin')
     } finally {
       await lock?.release().catch(() => {})
     }
@@ -483,15 +536,23 @@ export class TokenRefreshService {
     this.lastRefreshError = null
     this.refreshTokenRejected = false
     this.nextAttemptAtMs = 0
+    this.scheduleAhead()
   }
 
   /** Hands new tokens to the callback (which persists them), then makes them current. */
-  private async adopt (accessToken: string, refreshToken: string | null, expiresAtMs: number | null,
-    trigger: RefreshTrigger, origin: TokenOrigin): Promise<CurrentToken> {
-    const next = this.describe(accessToken, expiresAtMs, origin)
+  private async adopt (next: CurrentToken, refreshToken: string | null, trigger: RefreshTrigger): Promise<void> {
+    await this.persist(next.accessToken, refreshToken, next.expiresAtMs, trigger)
+    this.current = next
+    this.refreshToken = refreshToken
+    this.warnIfShorterThanInterval()
+    this.scheduleAhead()
+  }
+
+  /** Saves tokens as the next version through the callback; a failure is reported, not thrown. */
+  private async persist (accessToken: string, refreshToken: string | null, expiresAtMs: number | null, trigger: RefreshTrigger): Promise<void> {
     const version = this.version + 1
     try {
-      await this.onTokensUpdated(accessToken, refreshToken, { accessToken, refreshToken, expiresAtMs: next.expiresAtMs, version, trigger })
+      await this.onTokensUpdated(accessToken, refreshToken, { accessToken, refreshToken, expiresAtMs, version, trigger })
       this.storeError = null
     } catch (err) {
       // The identity provider may already have spent the old refresh token: the new pair must be
@@ -500,10 +561,7 @@ export class TokenRefreshService {
       this.log.error({ err: redactedError(err), trigger }, 'Could not persist the new tokens; serving them from memory')
       this.notify((observer) => observer.onStoreError('save'))
     }
-    this.current = next
-    this.refreshToken = refreshToken
     this.version = version
-    return next
   }
 
   private recordFailure (error: RefreshError, trigger: RefreshTrigger): RefreshError {
@@ -512,20 +570,17 @@ export class TokenRefreshService {
     if (error.rejected) this.refreshTokenRejected = true
     const waitMs = Math.max(Math.min(error.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS), backoffDelay(this.retry, this.consecutiveFailures, this.random))
     this.nextAttemptAtMs = this.now() + waitMs
-    const fields = { trigger, reason: error.reason, consecutiveFailures: this.consecutiveFailures }
+    const fields = { trigger, reason: error.reason, consecutiveFailures: this.consecutiveFailures, identityProvider: this.identityProvider }
     if (error.rejected) {
-      this.log.error(fields, 'Token refresh failed: the identity provider refused the refresh token; new tokens are needed')
+      this.log.error(fields, `Token refresh failed at ${this.identityProvider}: the identity provider refused the refresh token; new tokens are needed`)
     } else {
-      this.log.warn({ ...fields, nextAttemptInMs: waitMs }, 'Token refresh failed')
+      this.log.warn({ ...fields, nextAttemptInMs: waitMs }, `Token refresh failed at ${this.identityProvider}`)
     }
+    this.scheduleAhead()
     return error
   }
 
-  /**
-   * `fresh`: just answered by the identity provider; `record`: from the token store (this
-   * process's earlier run or another replica); `given`: AUTH_TOKEN or an operator's replacement.
-   */
-  private describe (accessToken: string, expiresAtMs: number | null, origin: TokenOrigin): CurrentToken {
+  private describe (accessToken: string, expiresAtMs: number | null, origin: TokenOrigin, providerDateMs?: number): CurrentToken {
     let description: TokenDescription
     try {
       description = describeToken(accessToken)
@@ -533,36 +588,13 @@ export class TokenRefreshService {
       this.log.warn({ reason: (err as TokenDecodeError).message }, 'Access token looks like a JWT but cannot be decoded; treating it as opaque')
       description = { tokenType: 'opaque', expiresAtMs: null, issuedAtMs: null, subject: null, issuer: null }
     }
-    const { expiresAtMs: jwtExpiresAtMs, issuedAtMs } = description
-    const now = this.now()
-    // The answer's lifetime and the JWT's exp can disagree; the earlier one is the safe one. But a
-    // stored expiry that is the JWT's life counted from an arrival in the past was set below, by
-    // this process or another replica whose clock is ahead of the provider's: it stands.
-    const known = [jwtExpiresAtMs, expiresAtMs].filter((ms): ms is number => ms !== null)
-    const countedFromArrival = origin === 'record' && expiresAtMs !== null && jwtExpiresAtMs !== null && issuedAtMs !== null &&
-      expiresAtMs > jwtExpiresAtMs && expiresAtMs - (jwtExpiresAtMs - issuedAtMs) <= now
-    let expires = known.length === 0 ? null : countedFromArrival ? expiresAtMs : Math.min(...known)
-    // Without an iat, a fresh token's life starts now (for the buffer's cap at half of it).
-    let refreshAtMs = expires === null ? Infinity : expires - this.effectiveBufferMs(expires, issuedAtMs ?? (origin === 'fresh' ? now : null))
-    // A token the identity provider has just issued cannot be due already, unless this machine's
-    // clock is ahead of the provider's by more than the token's margin: its life is then counted
-    // from its arrival (exp - iat), else every request would wait for a refresh of its own.
-    if (origin === 'fresh' && refreshAtMs <= now && jwtExpiresAtMs !== null && issuedAtMs !== null && jwtExpiresAtMs > issuedAtMs) {
-      const lifeMs = jwtExpiresAtMs - issuedAtMs
-      // An expires_in of the answer counts from now as well, and may be the shorter.
-      expires = expiresAtMs !== null && expiresAtMs > now ? Math.min(now + lifeMs, expiresAtMs) : now + lifeMs
-      refreshAtMs = expires - this.effectiveBufferMs(expires, now)
-      this.log.warn({ clockAheadSeconds: Math.round((now - issuedAtMs) / 1000) },
+    const lifetime = tokenLifetime(description, expiresAtMs, origin, this.now(), this.bufferMs, providerDateMs)
+    if (lifetime.clockAheadMs !== null) {
+      const lifeMs = description.expiresAtMs! - description.issuedAtMs!
+      this.log.warn({ clockAheadSeconds: Math.round(lifetime.clockAheadMs / 1000) },
         `The new token expired or was due by this machine's clock when it arrived: the clocks of this machine and the identity provider differ. Counting its ${Math.round(lifeMs / 1000)} s life from its arrival; fix the clock (NTP)`)
     }
-    return { ...description, accessToken, expiresAtMs: expires, refreshAtMs }
-  }
-
-  // A token whose whole life is shorter than the buffer would be "expiring" from birth and
-  // refreshed on every request; such a token is refreshed at half its life instead.
-  private effectiveBufferMs (expiresAtMs: number, issuedAtMs: number | null): number {
-    if (issuedAtMs === null || issuedAtMs >= expiresAtMs) return this.bufferMs
-    return Math.min(this.bufferMs, (expiresAtMs - issuedAtMs) / 2)
+    return { ...description, accessToken, expiresAtMs: lifetime.expiresAtMs, refreshAtMs: lifetime.refreshAtMs }
   }
 
   /** True when there is no usable token, or the current one is inside the buffer. */
@@ -632,8 +664,55 @@ export class TokenRefreshService {
   /** Stops the timer and awaits the refresh in flight, without starting another retry of it. */
   async close (): Promise<void> {
     this.closing = true
+    this.refreshAhead = false
+    this.clearAheadTimer()
     this.stopPeriodicRefresh()
     await this.whenIdle()
+  }
+
+  /**
+   * Turns on refresh-ahead: a timer set from the token itself refreshes it at its refresh time
+   * (and, after a failure, when the backoff allows), so an idle gateway never lets its token
+   * expire, whatever the periodic check's interval. Warns when that interval is longer than
+   * the token's life (the periodic check alone could not keep it valid).
+   */
+  startRefreshAhead (): void {
+    this.refreshAhead = true
+    this.warnIfShorterThanInterval()
+    this.scheduleAhead()
+  }
+
+  private scheduleAhead (): void {
+    if (!this.refreshAhead) return
+    this.clearAheadTimer()
+    if (!this.refreshEnabled || this.refreshTokenRejected || this.closing) return
+    const current = this.current
+    // A token of unknown expiry is refreshed when the upstream answers 401.
+    if (current !== null && current.expiresAtMs === null) return
+    const dueAtMs = Math.max(current?.refreshAtMs ?? 0, this.nextAttemptAtMs)
+    const delayMs = Math.min(Math.max(0, dueAtMs - this.now()), MAX_TIMER_MS)
+    this.aheadTimer = this.timers.setTimeout(() => {
+      this.aheadTimer = null
+      // Early (a clamped wait, a clock that moved) or already in hand: wait again.
+      if (this.inflight === null && this.needsRefresh() && this.mayAttempt(this.now())) this.refreshInBackground('refresh-ahead')
+      else if (this.inflight === null) this.scheduleAhead()
+    }, delayMs)
+  }
+
+  private clearAheadTimer (): void {
+    if (this.aheadTimer !== null) this.timers.clearTimeout(this.aheadTimer)
+    this.aheadTimer = null
+  }
+
+  private warnIfShorterThanInterval (): void {
+    const current = this.current
+    if (!this.refreshAhead || this.warnedShortLife || current === null || current.expiresAtMs === null || !this.refreshEnabled) return
+    const lifeMs = current.expiresAtMs - (current.issuedAtMs ?? this.now())
+    if (lifeMs >= this.checkIntervalMs) return
+    this.warnedShortLife = true
+    this.log.warn({ tokenLifeSeconds: Math.round(lifeMs / 1000), intervalMinutes: this.checkIntervalMs / 60_000 },
+      `TOKEN_REFRESH_INTERVAL (${this.checkIntervalMs / 60_000} min) is longer than the token's life (${formatMinutes(lifeMs)} min): ` +
+      'the token is refreshed ahead of its expiry by a timer of its own; the periodic check is only a safety net')
   }
 
   /** Seconds a caller should wait before trying again when no token can be had. */
@@ -645,11 +724,8 @@ export class TokenRefreshService {
     const now = this.now()
     const current = this.current
     const expiresAtMs = current?.expiresAtMs ?? null
-    let status: TokenHealth['status'] = 'ok'
-    if (current === null || (expiresAtMs !== null && now >= expiresAtMs)) status = 'expired'
-    else if (now >= current.refreshAtMs) status = 'expiring'
     return {
-      status,
+      status: lifetimeStatus(current, now),
       storeError: this.storeError,
       tokenType: current?.tokenType ?? null,
       expiresAt: toIso(expiresAtMs),

@@ -112,6 +112,13 @@ t.test('empty or blank tokens and admin key count as absent', async (t) => {
   t.equal(config.adminKey, null)
 })
 
+t.test('an AUTH_TOKEN larger than ACCESS_TOKEN_MAX_SIZE is refused, naming both; one at the limit is taken', async (t) => {
+  const err = configError(validate({ UPSTREAM_URL: 'https://api.example.com', AUTH_TOKEN: 'x'.repeat(61_440) }))
+  t.same(err.problems, [{ variable: 'AUTH_TOKEN', message: 'is 61440 bytes, more than ACCESS_TOKEN_MAX_SIZE (8192): it could not travel in a header' }])
+  t.notMatch(err.message, 'xxxx', 'the token is not quoted')
+  t.equal(resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com', AUTH_TOKEN: 'y'.repeat(8192) })).authToken, 'y'.repeat(8192))
+})
+
 t.test('a relative store path is resolved against the working directory', async (t) => {
   const config = resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com', TOKEN_STORE: 'memory', TOKEN_STORE_PATH: 'state/t.json' }))
   t.equal(config.store, 'memory')

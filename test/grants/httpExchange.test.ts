@@ -17,11 +17,12 @@ t.test('defaults', async (t) => {
 t.test('postForJson', async (t) => {
   t.test('POSTs the body with the given headers and parses a JSON answer', async (t) => {
     const server = await startLocalServer((_req, res) => {
-      res.writeHead(201, { 'content-type': 'application/json' }).end('{"accessToken":"a","n":1}')
+      res.writeHead(201, { 'content-type': 'application/json', date: 'Sun, 06 Nov 1994 08:49:37 GMT' }).end('{"accessToken":"a","n":1}')
     })
     t.teardown(server.close)
     const answer = await postForJson(server.url, { 'content-type': 'application/json', 'x-extra': 'yes' }, '{"refreshToken":"r"}')
-    t.same(answer, { status: 201, json: { accessToken: 'a', n: 1 }, retryAfterMs: undefined })
+    t.same(answer, { status: 201, json: { accessToken: 'a', n: 1 }, retryAfterMs: undefined, dateMs: Date.parse('1994-11-06T08:49:37Z') },
+      'the provider\'s clock from its Date header')
     t.equal(server.received.length, 1)
     const [req] = server.received
     t.equal(req.method, 'POST')
@@ -30,6 +31,16 @@ t.test('postForJson', async (t) => {
     t.equal(req.headers.accept, 'application/json', 'asks for JSON')
     t.equal(req.headers['content-type'], 'application/json')
     t.equal(req.headers['x-extra'], 'yes')
+  })
+
+  t.test('an answer without a Date header has no provider clock', async (t) => {
+    const server = await startLocalServer((_req, res) => {
+      res.sendDate = false
+      res.end('{}')
+    })
+    t.teardown(server.close)
+    const answer = await postForJson(server.url, {}, '')
+    t.equal(answer.dateMs, undefined)
   })
 
   t.test('a caller may override accept', async (t) => {
@@ -45,8 +56,11 @@ t.test('postForJson', async (t) => {
       else res.writeHead(502, { 'content-type': 'text/html' }).end('<html>bad gateway</html>')
     })
     t.teardown(server.close)
-    t.same(await postForJson(server.url, {}, 'html'), { status: 502, json: undefined, retryAfterMs: undefined })
-    t.same(await postForJson(server.url, {}, 'empty'), { status: 204, json: undefined, retryAfterMs: undefined })
+    for (const [body, status] of [['html', 502], ['empty', 204]] as const) {
+      const { dateMs, ...answer } = await postForJson(server.url, {}, body)
+      t.same(answer, { status, json: undefined, retryAfterMs: undefined })
+      t.ok(Math.abs(dateMs! - Date.now()) < 5000, 'Node\'s own Date header is read')
+    }
   })
 
   t.test('reads Retry-After in seconds and as an HTTP date', async (t) => {

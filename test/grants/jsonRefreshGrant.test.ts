@@ -1,5 +1,6 @@
 // The seed's refresh style against the local identity provider over HTTP, and the validation of its answers.
 import t from 'tap'
+import type { RefreshError } from '../../src/errors.js'
 import { startIdentityProvider } from '../../src/demo/identityProvider.js'
 import { createJsonRefreshGrant, parseJsonRefreshAnswer } from '../../src/grants/jsonRefreshGrant.js'
 import { HEADER_SAFE_TOKEN, optionalToken } from '../../src/grants/tokenAnswer.js'
@@ -55,10 +56,14 @@ t.test('exchange against the identity provider', async (t) => {
       const presented = idp.validRefreshToken
       idp.failNext(fault)
       const started = performance.now()
-      await t.rejects(grant.exchange(presented), expected)
+      const err = await grant.exchange(presented).then(() => null, (e: RefreshError) => e)
+      t.match(err, expected)
       t.ok(performance.now() - started < 3000, 'bounded in time')
-      t.equal(idp.validRefreshToken, presented, 'the provider did not rotate')
-      const tokens = await grant.exchange(presented)
+      // A provider that rotated the refresh token in a refused answer: the error hands it over.
+      const next = fault === 'no_access_token' ? idp.validRefreshToken : presented
+      t.equal(err?.rotatedRefreshToken ?? presented, next, fault === 'no_access_token' ? 'the rotated refresh token is carried' : 'the provider did not rotate')
+      t.notMatch(JSON.stringify(err), next, 'never enumerable: no serializer sees it')
+      const tokens = await grant.exchange(next)
       t.equal(tokens.accessToken, idp.issued.at(-1), 'the next exchange works again')
     })
   }

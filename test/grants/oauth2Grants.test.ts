@@ -14,7 +14,8 @@ const now = (): number => NOW
 
 async function answering (t: { teardown (fn: () => unknown): void }, status: number, body: unknown, headers: Record<string, string> = {}): Promise<LocalServer> {
   const server = await startLocalServer((_req, res) => {
-    res.writeHead(status, { 'content-type': 'application/json', ...headers })
+    // The provider's clock, as its Date header shows it: the grants report it with the tokens.
+    res.writeHead(status, { 'content-type': 'application/json', date: new Date(NOW).toUTCString(), ...headers })
       .end(typeof body === 'string' ? body : JSON.stringify(body))
   })
   t.teardown(() => server.close())
@@ -43,7 +44,7 @@ t.test('oauth2 refresh: a form-encoded refresh_token grant with HTTP Basic clien
   t.equal(grant.style, 'oauth2')
   t.equal(grant.needsRefreshToken, true)
   const tokens = await grant.exchange('rt-1')
-  t.same(tokens, { accessToken: 'at-2', refreshToken: 'rt-2', expiresAtMs: NOW + 600_000 })
+  t.same(tokens, { accessToken: 'at-2', refreshToken: 'rt-2', expiresAtMs: NOW + 600_000, providerDateMs: NOW })
   const [req] = server.received
   t.equal(req.method, 'POST')
   t.equal(req.headers['content-type'], 'application/x-www-form-urlencoded')
@@ -58,7 +59,7 @@ t.test('oauth2 refresh: a public client names itself in the body and sends no Au
   const server = await answering(t, 200, { access_token: 'at-2' })
   const grant = createOAuth2RefreshGrant({ url: server.url, client: { clientId: 'spa', clientSecret: null }, now })
   const tokens = await grant.exchange('rt-1')
-  t.same(tokens, { accessToken: 'at-2', refreshToken: null, expiresAtMs: null }, 'no rotation, unknown expiry')
+  t.same(tokens, { accessToken: 'at-2', refreshToken: null, expiresAtMs: null, providerDateMs: NOW }, 'no rotation, unknown expiry')
   const [req] = server.received
   t.equal(req.headers.authorization, undefined)
   t.same(Object.fromEntries(new URLSearchParams(req.body)), { grant_type: 'refresh_token', refresh_token: 'rt-1', client_id: 'spa' },
@@ -67,8 +68,10 @@ t.test('oauth2 refresh: a public client names itself in the body and sends no Au
 
 t.test('token answers are validated (RFC 6749 §5.1)', async (t) => {
   const cases: Array<{ name: string, body: unknown, expect: RegExp | object }> = [
-    { name: 'expires_in as a string', body: { access_token: 'a', expires_in: '60', token_type: 'bearer' }, expect: { accessToken: 'a', refreshToken: null, expiresAtMs: NOW + 60_000 } },
-    { name: 'nonsense expires_in', body: { access_token: 'a', expires_in: 'soon' }, expect: { accessToken: 'a', refreshToken: null, expiresAtMs: null } },
+    { name: 'expires_in as a string', body: { access_token: 'a', expires_in: '60', token_type: 'bearer' }, expect: { accessToken: 'a', refreshToken: null, expiresAtMs: NOW + 60_000, providerDateMs: NOW } },
+    { name: 'nonsense expires_in', body: { access_token: 'a', expires_in: 'soon' }, expect: { accessToken: 'a', refreshToken: null, expiresAtMs: null, lifetimeProblem: 'expires_in is not a usable lifetime', providerDateMs: NOW } },
+    { name: 'a zero expires_in', body: { access_token: 'a', expires_in: 0 }, expect: { accessToken: 'a', refreshToken: null, expiresAtMs: null, lifetimeProblem: 'expires_in is not a usable lifetime', providerDateMs: NOW } },
+    { name: 'a null expires_in is no lifetime at all', body: { access_token: 'a', expires_in: null }, expect: { accessToken: 'a', refreshToken: null, expiresAtMs: null, providerDateMs: NOW } },
     { name: 'not an object', body: '[1,2]', expect: /answer is not a JSON object/ },
     { name: 'not JSON', body: '<html>', expect: /answer is not a JSON object/ },
     { name: 'no access_token', body: { token_type: 'Bearer' }, expect: /no access_token string/ },
@@ -123,7 +126,7 @@ t.test('client_credentials: grant_type and scope in the form, Basic authenticati
   const grant = createClientCredentialsGrant({ url: server.url, client: { clientId: 'svc', clientSecret: 'sec' }, scope: 'api:read', now })
   t.equal(grant.style, 'client_credentials')
   t.equal(grant.needsRefreshToken, false)
-  t.same(await grant.exchange(null), { accessToken: 'cc-1', refreshToken: null, expiresAtMs: NOW + 300_000 },
+  t.same(await grant.exchange(null), { accessToken: 'cc-1', refreshToken: null, expiresAtMs: NOW + 300_000, providerDateMs: NOW },
     'a refresh token in the answer (RFC 6749 §4.4.3: SHOULD NOT) is not kept')
   const [req] = server.received
   t.equal(decodeBasic(req.headers.authorization), 'svc:sec')

@@ -8,6 +8,7 @@ import type { RefreshGrant, RefreshStyle, TokenSet } from '../../src/grants/refr
 import {
   TokenRefreshService, type OnTokensUpdated, type TokenRefreshServiceOptions, type TokensUpdate
 } from '../../src/services/tokenRefreshService.js'
+import type { Timers } from '../../src/utils/clock.js'
 import { captureLogger, type CapturingLogger } from './captureLogger.js'
 
 export const T0 = Date.parse('2026-03-01T12:00:00.000Z')
@@ -22,6 +23,8 @@ export interface Harness {
   clock: { ms: number }
   now: () => number
   advance: (ms: number) => void
+  /** The timers given to services: set on the harness clock, run by `advanceTimers`. */
+  timers: FakeTimers
   sleeps: number[]
   logger: CapturingLogger
   updates: TokensUpdate[]
@@ -33,10 +36,12 @@ export function harness (): Harness {
   const sleeps: number[] = []
   const now = (): number => clock.ms
   const logger = captureLogger()
+  const timers = fakeTimers(clock)
   return {
     clock,
     now,
     advance: (ms) => { clock.ms += ms },
+    timers,
     sleeps,
     logger,
     updates: [],
@@ -46,7 +51,45 @@ export function harness (): Harness {
       sleep: async (ms) => { sleeps.push(ms); clock.ms += ms },
       // Jitter at its top: every delay equals the backoff ceiling.
       random: () => 1,
+      timers,
       logger
+    }
+  }
+}
+
+export interface FakeTimers extends Timers {
+  /** Due times of the timers still pending, in order. */
+  pending: () => number[]
+  /**
+   * Moves the clock forward by `ms`, stopping at each timer that falls due to run it and to let
+   * what it started settle (a refresh's sleeps move the same clock).
+   */
+  advance: (ms: number) => Promise<void>
+}
+
+function fakeTimers (clock: { ms: number }): FakeTimers {
+  let queue: Array<{ at: number, fn: () => void, id: number }> = []
+  let ids = 0
+  const settle = async (): Promise<void> => { for (let i = 0; i < 20; i++) await tick() }
+  return {
+    setTimeout: (fn, ms) => {
+      const timer = { at: clock.ms + ms, fn, id: ++ids }
+      queue.push(timer)
+      queue.sort((a, b) => a.at - b.at || a.id - b.id)
+      return timer.id
+    },
+    clearTimeout: (id) => { queue = queue.filter((timer) => timer.id !== id) },
+    pending: () => queue.map((timer) => timer.at),
+    advance: async (ms) => {
+      const end = clock.ms + ms
+      await settle()
+      while (queue.length > 0 && queue[0].at <= end) {
+        const timer = queue.shift()!
+        clock.ms = Math.max(clock.ms, timer.at)
+        timer.fn()
+        await settle()
+      }
+      clock.ms = Math.max(clock.ms, end)
     }
   }
 }

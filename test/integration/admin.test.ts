@@ -104,7 +104,7 @@ t.test('PUT /admin/token replaces the tokens, persisted like a refresh', async (
   const empty = await request(`${gw.url}/admin/token`, { method: 'PUT', headers: { 'x-admin-key': KEY } })
   t.equal(empty.statusCode, 400, 'no body at all')
   await empty.body.dump()
-  for (const bad of ['{}', '{"accessToken": ""}', '{"accessToken": "has space"}', '{"accessToken": 5}', '{"accessToken": "a", "extra": 1}', '[]', '{"accessToken": "a", "refreshToken": ""}', 'not json']) {
+  for (const bad of [JSON.stringify({ accessToken: 'x'.repeat(8193) }), '{}', '{"accessToken": ""}', '{"accessToken": "has space"}', '{"accessToken": 5}', '{"accessToken": "a", "extra": 1}', '[]', '{"accessToken": "a", "refreshToken": ""}', 'not json']) {
     const rejected = await request(`${gw.url}/admin/token`, {
       method: 'PUT', headers: { 'x-admin-key': KEY, 'content-type': 'application/json' }, body: bad
     })
@@ -112,5 +112,6 @@ t.test('PUT /admin/token replaces the tokens, persisted like a refresh', async (
     const text = await rejected.body.text()
     t.equal(JSON.parse(text).error, 'bad_request')
     t.notMatch(text, /has space/, 'the body is not echoed')
+    t.match(JSON.parse(text).message, /at most 8192 bytes \(ACCESS_TOKEN_MAX_SIZE\)/, 'the limit is named')
   }
 })

@@ -78,11 +78,29 @@ t.test('a stored expiry counted from arrival stands on restart and on another re
   t.equal(replica.getHealth().expiresAt, new Date(T0 + HOUR).toISOString())
 })
 
-t.test('a token without iat cannot be counted from arrival: its exp stands, without a warning', async (t) => {
+t.test('a token without iat cannot be counted from arrival: already expired, it is a failed refresh', async (t) => {
   const h = harness()
   const noIat = jwt(h, 0, { iat: undefined, exp: Math.floor((h.now() - HOUR) / 1000) })
-  const svc = service(h, null, 'rt_1', { grant: new ScriptedGrant([tokens(noIat, 'rt_2')]) })
-  await svc.refreshAccessToken('request')
-  t.equal(svc.getHealth().status, 'expired', 'no life to count: the exp stands')
+  const current = jwt(h, 600)
+  const svc = service(h, current, 'rt_1', { grant: new ScriptedGrant([tokens(noIat, 'rt_2')]) })
+  await t.rejects(svc.refreshAccessToken('request'), { code: 'TOKENGATE_REFRESH_FAILED', reason: 'bad_response', detail: 'the access token has already expired' })
+  t.equal(await svc.getValidAccessToken(), current, 'never used: the current token stays')
+  t.equal(svc.currentRefreshToken, 'rt_2', 'the rotated refresh token is kept')
   t.same(skewWarnings(h), [])
+})
+
+t.test('the provider\'s Date header agreeing with this clock: an old token is expired, not a clock difference', async (t) => {
+  const h = harness()
+  // Issued two hours ago by the provider's own clock, which shows the same time as this one.
+  const stale = jwt(h, HOUR / 1000, { iat: Math.floor((h.now() - 2 * HOUR) / 1000), exp: Math.floor((h.now() - HOUR) / 1000) })
+  const svc = service(h, null, 'rt_1', { grant: new ScriptedGrant([{ ...tokens(stale, 'rt_2'), providerDateMs: h.now() - 2000 }]) })
+  await t.rejects(svc.refreshAccessToken('request'), { code: 'TOKENGATE_REFRESH_FAILED', reason: 'bad_response', detail: 'the access token has already expired' })
+  t.same(skewWarnings(h), [], 'no clock-difference warning')
+  t.equal(svc.getHealth().status, 'expired')
+
+  // The same token with a Date header an hour and a half behind: the clocks differ, its life counts from now.
+  const skewed = service(h, null, 'rt_1', { grant: new ScriptedGrant([{ ...tokens(stale, 'rt_2'), providerDateMs: h.now() - 90 * 60_000 }]) })
+  await skewed.refreshAccessToken('request')
+  t.equal(skewed.getHealth().status, 'ok')
+  t.same(skewWarnings(h), [{ clockAheadSeconds: 7200 }])
 })

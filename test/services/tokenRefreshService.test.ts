@@ -323,7 +323,7 @@ t.test('a refused refresh token (400/401) is not retried and is flagged in healt
     t.equal(health.lastRefreshError, 'invalid_grant: identity provider refused the grant (HTTP 400)')
     t.notMatch(JSON.stringify(health), /revoked/, 'the provider\'s description is not echoed')
     t.ok(h.logger.lines.some((line) => line.level === 'error' &&
-      line.msg === 'Token refresh failed: the identity provider refused the refresh token; new tokens are needed'))
+      line.msg === `Token refresh failed at ${new URL(idp.url).host}: the identity provider refused the refresh token; new tokens are needed`))
 
     h.advance(400 * SECOND) // inside the buffer: served, but no refresh is attempted
     t.equal(await svc.getValidAccessToken(), current)
@@ -383,8 +383,16 @@ t.test('a bad answer keeps the old tokens and is reported with its reason', asyn
       await t.rejects(svc.refreshAccessToken(), { code: 'TOKENGATE_REFRESH_FAILED', reason: expected.split(':')[0] })
       t.ok(performance.now() - started < 3000, 'bounded in time')
       t.equal(await svc.getValidAccessToken(), current, 'the old access token is still used')
-      t.equal(svc.currentRefreshToken, refreshToken, 'the old refresh token is kept')
-      t.same(h.updates, [], 'nothing was persisted or announced')
+      if (fault === 'no_access_token') {
+        // The provider rotated the refresh token in its refused answer: the one presented is spent.
+        t.not(idp.validRefreshToken, refreshToken)
+        t.equal(svc.currentRefreshToken, idp.validRefreshToken, 'the rotated refresh token is kept')
+        t.match(h.updates, [{ accessToken: current, refreshToken: idp.validRefreshToken, version: 1 }], 'and saved, with the old access token')
+        t.ok(h.logger.messages('warn').includes('The refused answer carried a new refresh token; keeping it (the one presented is spent)'))
+      } else {
+        t.equal(svc.currentRefreshToken, refreshToken, 'the old refresh token is kept')
+        t.same(h.updates, [], 'nothing was persisted or announced')
+      }
       const health = svc.getHealth()
       t.equal(health.lastRefreshError, expected)
       t.equal(health.consecutiveFailures, 1)
@@ -1055,6 +1063,8 @@ t.test('logs: the seed\'s messages, and never a token', async (t) => {
   const opaque = service(h, null, 'rt_opaque_secret', { grant: new ScriptedGrant([tokens('opaque_secret_token')]) })
   await opaque.refreshAccessToken()
   t.equal(h.logger.messages('info').at(-1), 'New token expiry unknown (opaque token): valid until the upstream answers 401')
-  t.ok(h.logger.lines.some((line) => line.level === 'warn' && line.msg === 'Token refresh failed'))
+  const host = new URL(idp.url).host
+  t.ok(h.logger.lines.some((line) => line.level === 'warn' && line.msg === `Token refresh failed at ${host}` && (line.fields as { identityProvider?: string }).identityProvider === host),
+    'a failure names the identity provider\'s host')
   assertNoSecretsLogged(t, h, idp, [expired, initialRefreshToken, 'rt_opaque_secret', 'opaque_secret_token'], [svc, opaque])
 })
