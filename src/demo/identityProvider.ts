@@ -12,9 +12,12 @@ export const REFRESH_PATH = '/auth/v2/refresh-session'
 /**
  * How the next answers misbehave: `http_500`, `http_429`, `http_503`, `garbage` (200, not JSON),
  * `no_access_token` (200, JSON without accessToken), `invalid_grant` (400), `hang` (never
- * answers), `huge` (a 10 MB body), `trickle` (sends a byte now and then, never finishes).
+ * answers), `huge` (a 10 MB body), `trickle` (sends a byte now and then, never finishes),
+ * `expired_token` (200, a token that expired five minutes ago), `oversized_token` (200, a 60 KB
+ * token). The 200s without a usable token rotate the refresh token all the same.
  */
-export type Fault = 'http_500' | 'http_429' | 'http_503' | 'garbage' | 'no_access_token' | 'invalid_grant' | 'hang' | 'huge' | 'trickle'
+export type Fault = 'http_500' | 'http_429' | 'http_503' | 'garbage' | 'no_access_token' | 'invalid_grant' | 'hang' | 'huge' | 'trickle' |
+'expired_token' | 'oversized_token'
 
 export interface IdentityProviderOptions {
   host?: string
@@ -148,6 +151,20 @@ export class IdentityProvider {
         // The refresh token is rotated all the same: the one presented is now spent.
         this.validRefreshToken = this.newRefreshToken()
         return json(200, { refreshToken: this.validRefreshToken, note: 'no access token here' })
+      case 'expired_token': {
+        this.validRefreshToken = this.newRefreshToken()
+        const iat = Math.floor(this.now() / 1000) - 600
+        const accessToken = this.mint(300, { iat, exp: iat + 300 })
+        this.issued.push(accessToken)
+        return json(200, { accessToken, refreshToken: this.validRefreshToken })
+      }
+      case 'oversized_token': {
+        this.validRefreshToken = this.newRefreshToken()
+        // About 60 KB once base64url-encoded, so the whole answer stays within the gateway's 64 KiB limit.
+        const accessToken = this.mint(this.ttlSeconds, { padding: 'x'.repeat(45 * 1024) })
+        this.issued.push(accessToken)
+        return json(200, { accessToken, refreshToken: this.validRefreshToken })
+      }
       case 'garbage':
         record(200)
         res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Service temporarily unavailable</html>')
