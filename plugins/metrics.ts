@@ -21,6 +21,17 @@ export interface GatewayMetrics {
   observeProxied: (statusCode: number, upstreamLatencyMs: number | null) => void
   /** A token store operation failed (`save`, `load`, …); the stores report it here. */
   storeError: (operation: string) => void
+  /** The proxy's bounded resources, read at scrape time. */
+  trackProxyCapacity: (read: () => ProxyCapacity) => void
+}
+
+export interface ProxyCapacity {
+  /** Requests holding an upstream connection (of UPSTREAM_MAX_CONNECTIONS). */
+  upstreamInUse: number
+  /** Requests waiting for one. */
+  upstreamWaiting: number
+  /** Bytes of request bodies held for 401 replays (of REPLAY_BUFFER_TOTAL). */
+  replayBufferBytes: number
 }
 
 export const REFRESH_TRIGGERS: readonly RefreshTrigger[] = ['startup', 'request', 'periodic', 'refresh-ahead', 'upstream-401', 'admin']
@@ -113,7 +124,16 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
       requestsByClass[index].inc()
       if (upstreamLatencyMs !== null) upstreamByClass[index].observe(upstreamLatencyMs / 1000)
     },
-    storeError
+    storeError,
+    trackProxyCapacity: (read) => {
+      const capacity = (name: string, help: string, field: keyof ProxyCapacity): void => {
+        // eslint-disable-next-line no-new -- a registered metric lives in its registry
+        new Gauge({ name, help, registers, collect () { this.set(read()[field]) } })
+      }
+      capacity('tokengate_upstream_connections_in_use', 'Requests holding an upstream connection now (at most UPSTREAM_MAX_CONNECTIONS)', 'upstreamInUse')
+      capacity('tokengate_upstream_requests_waiting', 'Requests waiting for a free upstream connection (503 upstream_busy after UPSTREAM_TIMEOUT)', 'upstreamWaiting')
+      capacity('tokengate_replay_buffer_bytes', 'Bytes of request bodies held for a replay after an upstream 401 (at most REPLAY_BUFFER_TOTAL)', 'replayBufferBytes')
+    }
   } satisfies GatewayMetrics)
 }
 

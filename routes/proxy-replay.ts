@@ -2,12 +2,14 @@
 // a 401. Such a request gets one forced refresh (shared by every concurrent 401) and is sent
 // once more with the new token. Only requests without a body, or with a body of at most
 // MAX_REPLAY_BODY_BYTES, can be sent twice: those bodies are read into memory here, in the proxy
-// scope only; larger ones stream through untouched and their 401 reaches the client as it came.
-// The refresh itself goes straight to the identity provider, never through this proxy.
+// scope only, while the bodies held by all requests together fit in REPLAY_BUFFER_TOTAL; larger
+// ones, and any beyond that budget, stream through untouched and their 401 reaches the client as
+// it came. The refresh itself goes straight to the identity provider, never through this proxy.
 import { PassThrough, pipeline, Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyReplyFromHooks } from '@fastify/reply-from'
 import type { TokenRefreshService } from '../src/services/tokenRefreshService.js'
+import type { ByteBudget } from '../src/utils/byteBudget.js'
 
 export const MAX_REPLAY_BODY_BYTES = 1024 * 1024
 
@@ -19,6 +21,8 @@ declare module 'fastify' {
     replayable: boolean
     /** Where the proxy sends this request (its path upstream), for a replay. */
     proxyDest: string
+    /** Bytes of REPLAY_BUFFER_TOTAL this request holds, given back when its response closes. */
+    replayReservedBytes: number
   }
 }
 
@@ -34,13 +38,27 @@ type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string,
  * Adds the body buffering to the scope and returns the @fastify/http-proxy `handler` that
  * forwards, watches for a 401 and replays once.
  */
-export function setupUnauthorizedReplay (fastify: FastifyInstance, service: TokenRefreshService): ProxyHandler {
+export function setupUnauthorizedReplay (fastify: FastifyInstance, service: TokenRefreshService, budget: ByteBudget): ProxyHandler {
   fastify.decorateRequest('replayBody', null)
   fastify.decorateRequest('replayable', true)
   fastify.decorateRequest('proxyDest', '')
-  fastify.addHook('preHandler', keepSmallBody)
+  fastify.decorateRequest('replayReservedBytes', 0)
+  // preHandler: @fastify/http-proxy's parser hands the body over as the raw stream. A request
+  // without a body (most of them) passes at once, without the cost of an async hook.
+  fastify.addHook('preHandler', (request, reply, done) => {
+    if (!(request.body instanceof Readable)) {
+      done()
+      return
+    }
+    readSmallBody(request, reply, request.body, budget).then(() => done(), done)
+  })
 
   const watchFor401 = (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse, dest: string, options: FastifyReplyFromHooks): void => {
+    // The client was already answered (cut for sending nothing in time): the upstream's answer has nowhere to go.
+    if (reply.sent) {
+      res.stream.destroy()
+      return
+    }
     if (res.statusCode !== 401) {
       reply.send(res.stream)
       return
@@ -99,29 +117,23 @@ async function replayOnce (service: TokenRefreshService, request: FastifyRequest
   reply.from(dest, options)
 }
 
-// preHandler: @fastify/http-proxy's parser hands the body over as the raw stream. A request
-// without a body (most of them) passes at once, without the cost of an async hook.
-function keepSmallBody (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
-  if (!(request.body instanceof Readable)) {
-    done()
-    return
-  }
-  readSmallBody(request, request.body).then(() => done(), done)
-}
-
-async function readSmallBody (request: FastifyRequest, body: Readable): Promise<void> {
-  // A declared length over the limit streams at once, without reading a byte.
-  if (Number(request.headers['content-length']) > MAX_REPLAY_BODY_BYTES) {
+async function readSmallBody (request: FastifyRequest, reply: FastifyReply, body: Readable, budget: ByteBudget): Promise<void> {
+  const declared = Number(request.headers['content-length'])
+  // A declared length over the limit streams at once, without reading a byte; one within it is
+  // reserved whole before a byte is read (a client that stalls half-way holds what it announced).
+  if (declared > MAX_REPLAY_BODY_BYTES || (declared > 0 && !reserve(request, reply, budget, declared))) {
     request.replayable = false
     return
   }
-  const { chunks, complete } = await readUpTo(body, MAX_REPLAY_BODY_BYTES)
+  // A chunked body reserves as it arrives.
+  const accept = declared > 0 ? null : (bytes: number) => reserve(request, reply, budget, bytes)
+  const { chunks, complete } = await readUpTo(body, MAX_REPLAY_BODY_BYTES, accept)
   if (complete) {
     request.replayBody = Buffer.concat(chunks)
     request.body = bodyStream(request.replayBody)
     return
   }
-  // A chunked body that outgrew the limit: what was read goes first, the rest streams behind it.
+  // A chunked body that outgrew the limit or the budget: what was read goes first, the rest streams behind it.
   request.replayable = false
   const rest = new PassThrough()
   for (const chunk of chunks) rest.write(chunk)
@@ -135,8 +147,19 @@ function bodyStream (body: Buffer): Readable {
   return Readable.from([body], { objectMode: false })
 }
 
-/** Reads until the end or until more than `limit` bytes arrived, leaving the rest unread. */
-function readUpTo (stream: Readable, limit: number): Promise<{ chunks: Buffer[], complete: boolean }> {
+/** Takes `bytes` from the budget for this request; the whole reservation is given back when its response closes. */
+function reserve (request: FastifyRequest, reply: FastifyReply, budget: ByteBudget, bytes: number): boolean {
+  if (!budget.tryReserve(bytes)) return false
+  if (request.replayReservedBytes === 0) reply.raw.once('close', () => { budget.release(request.replayReservedBytes) })
+  request.replayReservedBytes += bytes
+  return true
+}
+
+/**
+ * Reads until the end or until more than `limit` bytes arrived (or `accept` refuses a chunk),
+ * leaving the rest unread.
+ */
+function readUpTo (stream: Readable, limit: number, accept: ((bytes: number) => boolean) | null): Promise<{ chunks: Buffer[], complete: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -149,7 +172,7 @@ function readUpTo (stream: Readable, limit: number): Promise<{ chunks: Buffer[],
     const onData = (chunk: Buffer): void => {
       chunks.push(chunk)
       size += chunk.length
-      if (size > limit) {
+      if (size > limit || (accept !== null && !accept(chunk.length))) {
         done()
         stream.pause()
         resolve({ chunks, complete: false })

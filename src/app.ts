@@ -1,5 +1,6 @@
 // The composition root: core capabilities as plugins first, then the routes that translate HTTP.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import clientLimitsPlugin from '../plugins/client-limits.js'
 import configPlugin from '../plugins/config.js'
 import metricsPlugin from '../plugins/metrics.js'
 import refreshJobPlugin from '../plugins/refresh-job.js'
@@ -51,6 +52,7 @@ export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyI
   censorChildBindings(app.log)
   try {
     await app.register(configPlugin, { env: options.env })
+    await app.register(clientLimitsPlugin)
     await app.register(storePlugin)
     await app.register(tokenPlugin)
     await app.register(refreshJobPlugin)

@@ -1,0 +1,63 @@
+// Bounds on what a client's connection may cost: how long its request head may take and how long
+// it may stall in the middle of a body (CLIENT_TIMEOUT), how long an idle keep-alive connection
+// stays (CLIENT_KEEP_ALIVE_TIMEOUT) and how many requests one connection serves
+// (CLIENT_MAX_REQUESTS_PER_CONNECTION). A response that streams is never cut by them.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+
+// Node checks the head's deadline on this period: a quarter of the timeout keeps the cut close to
+// it, within bounds that neither spin nor wait long.
+const MIN_CHECK_INTERVAL_MS = 100
+const MAX_CHECK_INTERVAL_MS = 30_000
+
+async function clientLimitsPlugin (fastify: FastifyInstance): Promise<void> {
+  const { clientTimeoutMs, clientKeepAliveTimeoutMs, clientMaxRequestsPerConnection } = fastify.gatewayConfig
+  // connectionsCheckingInterval is read when the server starts listening; Node's types omit it.
+  const server = fastify.server as typeof fastify.server & { connectionsCheckingInterval: number }
+  // The whole head (request line and headers) within CLIENT_TIMEOUT: a client that trickles
+  // header bytes gets 408 from Node. The whole request is not bounded: a large upload may take
+  // long, as long as it keeps sending.
+  server.headersTimeout = clientTimeoutMs
+  server.connectionsCheckingInterval = Math.min(MAX_CHECK_INTERVAL_MS, Math.max(MIN_CHECK_INTERVAL_MS, Math.floor(clientTimeoutMs / 4)))
+  server.keepAliveTimeout = clientKeepAliveTimeoutMs
+  // Node's 0 is "no limit", as ours is.
+  server.maxRequestsPerSocket = clientMaxRequestsPerConnection
+
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (hasBody(request)) watchBody(request, reply, clientTimeoutMs)
+    done()
+  })
+}
+
+function hasBody (request: FastifyRequest): boolean {
+  const length = request.headers['content-length']
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined
+}
+
+/**
+ * Cuts a client that sends nothing for `timeoutMs` before its body has ended: the connection's
+ * inactivity timer runs while the body comes in, and stops once it has.
+ */
+function watchBody (request: FastifyRequest, reply: FastifyReply, timeoutMs: number): void {
+  const raw = request.raw
+  // Node emits 'timeout' on the request while it is incomplete; with a listener it leaves the
+  // socket to us.
+  raw.setTimeout(timeoutMs, () => {
+    request.log.warn({ clientTimeoutMs: timeoutMs }, 'The client sent nothing for CLIENT_TIMEOUT in the middle of its request body; cutting it')
+    // Destroying the body (and with it the connection) is what ends a body already streaming
+    // upstream: once a response has finished, Node no longer aborts an unfinished body itself.
+    const cut = (): void => { raw.destroy(new Error('the client sent nothing for CLIENT_TIMEOUT')) }
+    if (reply.sent || reply.raw.headersSent) {
+      cut()
+      return
+    }
+    reply.raw.once('finish', cut)
+    reply.code(408).header('connection', 'close').send({ error: 'client_timeout', message: 'the request body stalled; send it again' })
+  })
+  raw.once('end', () => {
+    // Once the response has finished, Node's keep-alive timer owns the socket's timeout.
+    if (!reply.raw.writableFinished) raw.socket.setTimeout(0)
+  })
+}
+
+export default fp(clientLimitsPlugin, { name: 'tokengate-client-limits', fastify: '5.x', dependencies: ['tokengate-config'] })
