@@ -4,7 +4,9 @@
 // (pino's path redaction did the same job for these paths, but re-parsed every path for every key
 // of every line, more CPU than the rest of the logging together: see BENCHMARKS.md.)
 
-export const REDACTED_FIELDS = ['accessToken', 'refreshToken', 'access_token', 'refresh_token', 'client_secret'] as const
+// rawPacket: Node's client errors (a malformed or oversized request) carry the raw request bytes,
+// every header included, which Fastify logs with the error at trace level.
+export const REDACTED_FIELDS = ['accessToken', 'refreshToken', 'access_token', 'refresh_token', 'client_secret', 'rawPacket'] as const
 export const REDACTED_HEADERS = ['authorization', 'x-api-key', 'x-admin-key', 'cookie'] as const
 export const CENSOR = '[redacted]'
 

@@ -1,6 +1,7 @@
 // The production log as an operator's collector reads it: one JSON object per line, access
 // lines with the request id and the upstream's status and latency, and no credential anywhere,
 // neither in the log nor in /metrics, over a full refresh-and-proxy cycle.
+import { connect } from 'node:net'
 import t from 'tap'
 import { request } from 'undici'
 import { startGatewayProcess } from '../helpers/process.js'
@@ -81,4 +82,49 @@ t.test('a full cycle logs JSON lines with upstream status and latency, and no se
     }
   }
   t.notOk(text.includes(idp.email) || metrics.includes(idp.email), 'nor the email from the token')
+})
+
+t.test('at LOG_LEVEL=trace, malformed, oversized and pipelined requests leave no credential in any line', async (t) => {
+  const upstream = await echoUpstream(t)
+  const secrets = {
+    authorization: 'client-bearer-trace-secret',
+    apiKey: 'gateway-api-key-trace',
+    adminKey: 'admin-key-trace-secret',
+    cookie: 'session-cookie-trace-secret'
+  }
+  const gw = await startGatewayProcess(t, {
+    UPSTREAM_URL: upstream.url,
+    AUTH_TOKEN: 'opaque-gateway-token-trace',
+    LOG_LEVEL: 'trace',
+    GATEWAY_API_KEYS: secrets.apiKey,
+    GATEWAY_ADMIN_KEY: secrets.adminKey
+  })
+  const credentials = `Authorization: Bearer ${secrets.authorization}\r\nx-api-key: ${secrets.apiKey}\r\nx-admin-key: ${secrets.adminKey}\r\nCookie: sid=${secrets.cookie}\r\n`
+  const raw = [
+    // A header byte no parser accepts: Node's client error carries the raw packet.
+    `GET /malformed HTTP/1.1\r\nHost: gw\r\n${credentials}X-Bad: a\u0001b\r\n\r\n`,
+    // Headers beyond 16 KiB: 431, with the raw packet.
+    `GET /oversized HTTP/1.1\r\nHost: gw\r\n${credentials}X-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
+    // Two requests in one packet, the second one broken.
+    `GET /first HTTP/1.1\r\nHost: gw\r\n${credentials}\r\nGET /second HTTP/1.1\r\nHost: gw\r\n${credentials}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    // Two well-formed requests in one packet.
+    `GET /a HTTP/1.1\r\nHost: gw\r\n${credentials}\r\nGET /b HTTP/1.1\r\nHost: gw\r\n${credentials}Connection: close\r\n\r\n`
+  ]
+  const { port } = new URL(gw.url)
+  for (const bytes of raw) {
+    await new Promise<void>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.end(bytes, 'latin1'))
+      socket.on('data', () => {})
+      socket.on('close', () => resolve())
+      socket.on('error', () => resolve())
+    })
+  }
+  await waitFor(() => /"url":"\/b"/.test(gw.output()), 5000, 'the pipelined requests logged')
+  gw.child.kill('SIGTERM')
+  await gw.exited
+  const text = gw.output()
+  t.match(text, /client error/, 'the client errors were logged at trace')
+  t.match(text, /"rawPacket":"\[redacted\]"/, 'with their raw packet censored')
+  t.notMatch(text, /"type":"Buffer"/, 'no byte array in any line')
+  for (const [name, secret] of Object.entries(secrets)) t.notOk(text.includes(secret), `no ${name} in the log`)
 })
