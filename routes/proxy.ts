@@ -1,13 +1,18 @@
 // The proxy scope: every route not served locally goes to the upstream with our bearer token.
 // The onRequest hook and @fastify/http-proxy live in this one encapsulated scope, so health and
 // admin routes never run the token hook.
+import { METHODS } from 'node:http'
 import { rootCertificates } from 'node:tls'
 import fastifyHttpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent } from 'undici'
 import type { TokenUnavailableError } from '../src/errors.js'
 import { createKeyMatcher, isLoopbackHost } from '../src/utils/apiKeys.js'
+import { ByteBudget } from '../src/utils/byteBudget.js'
+import { ConnectionSlots } from '../src/utils/connectionSlots.js'
+import { isAdminPath } from '../src/utils/gatewayPaths.js'
 import { isCertificateError } from '../src/utils/tlsErrors.js'
+import { UPSTREAM_BUSY_RETRY_AFTER_S, withUpstreamSlot } from './proxy-capacity.js'
 import { setupUnauthorizedReplay } from './proxy-replay.js'
 import { serveNonWebSocketUpgradesAsHttp } from './proxy-upgrade.js'
 import { watchUpstreamHandshake } from './proxy-websocket.js'
@@ -29,6 +34,13 @@ const GATEWAY_KEY_HEADERS = ['x-api-key', 'x-admin-key'] as const
 // fail as a 502 blamed on the upstream): Node has already answered Expect: 100-continue itself,
 // and an Upgrade that reaches this path is no WebSocket upgrade (those take the upgrade path).
 const CONSUMED_HEADERS = ['expect', 'keep-alive', 'upgrade'] as const
+// Every method Node's parser knows is proxied (WebDAV, PURGE, QUERY, …) but CONNECT, which asks
+// for a tunnel, and TRACE, which would echo the request's headers back, credentials included.
+const REFUSED_METHODS = new Set(['CONNECT', 'TRACE'])
+export const PROXIED_METHODS = METHODS.filter((method) => !REFUSED_METHODS.has(method))
+// Beside an x-api-key header, the key is taken as a bearer token: chat SDKs let their users set
+// only a base URL and an API key, which they send as `Authorization: Bearer <key>`.
+const BEARER = /^Bearer +(\S+)$/i
 
 export default async function proxyRoutes (fastify: FastifyInstance): Promise<void> {
   const config = fastify.gatewayConfig
@@ -38,23 +50,41 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   // started stream (server-sent events) run as long as the upstream keeps it open.
   const agent = new Agent({
     headersTimeout: config.upstreamTimeoutMs,
-    // A bounded pool (reply-from's own default size): a burst, such as the requests a refresh
-    // held and releases at once, queues on warm connections instead of opening one new
-    // connection per request.
-    connections: 128,
+    // As many connections as requests may be in flight: a server-sent-events stream holds its
+    // connection for its whole length, so a small pool would let long streams starve every
+    // other request. The slots below bound the requests; undici never queues beyond them.
+    connections: config.upstreamMaxConnections,
     bodyTimeout: 0,
     keepAliveTimeout: 60_000,
     connect: { rejectUnauthorized: true, ca }
   })
   fastify.addHook('onClose', async () => { await agent.close() })
+  const slots = new ConnectionSlots(config.upstreamMaxConnections)
+  const replayBudget = new ByteBudget(config.replayBufferTotalBytes)
+  fastify.metrics.trackProxyCapacity(() => ({ upstreamInUse: slots.inUse, upstreamWaiting: slots.waiting, replayBufferBytes: replayBudget.inUse }))
+
+  // Before anything else: a spelling of /admin/ that reached the proxy is still the gateway's.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (!isAdminPath(request.url)) {
+      done()
+      return
+    }
+    reply.code(404).send({ error: 'not_found', message: 'no such admin route' })
+  })
+
+  for (const method of PROXIED_METHODS) {
+    if (!fastify.supportedMethods.includes(method)) fastify.addHttpMethod(method, { hasBody: true })
+  }
 
   if (config.apiKeys.length > 0) {
     const matches = createKeyMatcher(config.apiKeys)
     // Before the token hook: a caller without a key never makes the gateway fetch a token.
     fastify.addHook('onRequest', async (request, reply) => {
       if (matches(request.headers['x-api-key'])) return
-      request.log.warn('Missing or unknown x-api-key; answering 401 without calling the upstream')
-      return reply.code(401).send({ error: 'invalid_api_key', message: 'a valid x-api-key header is required' })
+      const bearer = BEARER.exec(request.headers.authorization ?? '')
+      if (bearer !== null && matches(bearer[1])) return
+      request.log.warn('Missing or unknown API key (x-api-key or Authorization: Bearer); answering 401 without calling the upstream')
+      return reply.code(401).send({ error: 'invalid_api_key', message: 'a valid API key is required: x-api-key: <key> or Authorization: Bearer <key>' })
     })
   } else if (!isLoopbackHost(config.host)) {
     fastify.log.warn(`HOST=${config.host} is reachable from other machines and GATEWAY_API_KEYS is not set: ` +
@@ -88,8 +118,9 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     undici: agent,
     // A transparent proxy: the upstream's 503 goes to the client as it came, never replayed.
     retryMethods: [],
+    httpMethods: PROXIED_METHODS,
     disableRequestLogging: true,
-    handler: setupUnauthorizedReplay(fastify, fastify.tokenService),
+    handler: withUpstreamSlot(slots, config.upstreamTimeoutMs, setupUnauthorizedReplay(fastify, fastify.tokenService, replayBudget)),
     websocket: true,
     // An upgrade passes the same onRequest hooks as any request, so upstreamToken is set. Its
     // headers are built from scratch (only the cookie is carried over, as the default does), and
@@ -150,10 +181,21 @@ function withBearer<H extends Record<string, unknown>> (token: string, headers: 
   return Object.assign(headers, { authorization: `Bearer ${token}` })
 }
 
+// The gateway's own shortage, not the upstream's fault: no descriptor left for a new connection.
+const OUT_OF_DESCRIPTORS = new Set(['EMFILE', 'ENFILE'])
+
 function upstreamFailed (reply: FastifyReply<any, any>, error: Error & { statusCode?: number }): void {
+  // The client was already answered (cut for sending nothing in time): the failure is the cut's echo.
+  if (reply.sent) return
   const timedOut = error.statusCode === 504
   // reply-from wraps the undici error (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, a TLS code) as the cause.
   const code = (error.cause as { code?: string } | undefined)?.code
+  if (code !== undefined && OUT_OF_DESCRIPTORS.has(code)) {
+    reply.log.warn({ code }, 'No file descriptor left for an upstream connection; answering 503')
+    reply.code(503).header('retry-after', String(UPSTREAM_BUSY_RETRY_AFTER_S))
+      .send({ error: 'upstream_busy', message: 'every upstream connection is in use; try again shortly' })
+    return
+  }
   reply.log.warn({ code }, timedOut
     ? 'Upstream did not answer in time'
     : isCertificateError(code)

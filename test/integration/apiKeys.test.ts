@@ -33,19 +33,25 @@ t.test('proxied requests need a configured key; health stays open', async (t) =>
   const upstream = await echoUpstream(t)
   const token = idp.mint(3600)
   const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: token, GATEWAY_API_KEYS: KEYS })
-  for (const headers of [{}, { 'x-api-key': 'tg_key_alpha_4d7f1' }, { 'x-api-key': 'TG_KEY_ALPHA_4D7F1C' }, { authorization: 'Bearer tg_key_alpha_4d7f1c' }]) {
+  const refused = [{}, { 'x-api-key': 'tg_key_alpha_4d7f1' }, { 'x-api-key': 'TG_KEY_ALPHA_4D7F1C' }, { authorization: 'Bearer tg_key_alpha_4d7f1' },
+    { authorization: 'Basic tg_key_alpha_4d7f1c' }, { authorization: 'Bearer tg_key_alpha_4d7f1c extra' }, { authorization: 'tg_key_alpha_4d7f1c' }]
+  for (const headers of refused) {
     const res = await request(`${gw.url}/v1/things`, { method: 'POST', headers, body: '{}' })
     t.equal(res.statusCode, 401, JSON.stringify(headers))
-    t.same(await res.body.json(), { error: 'invalid_api_key', message: 'a valid x-api-key header is required' })
+    t.same(await res.body.json(), { error: 'invalid_api_key', message: 'a valid API key is required: x-api-key: <key> or Authorization: Bearer <key>' })
   }
   t.equal(upstream.received.length, 0, 'the upstream was not called')
 
   for (const key of KEYS.split(',')) {
-    const res = await request(`${gw.url}/v1/things`, { headers: { 'x-api-key': key } })
-    t.equal(res.statusCode, 200)
-    const echoed = await res.body.json() as { authorization: string, headers: Record<string, string> }
-    t.equal(echoed.authorization, `Bearer ${token}`)
-    t.notOk('x-api-key' in echoed.headers, 'the key is not passed on')
+    // As x-api-key, and as the bearer token chat SDKs send their API key as.
+    for (const headers of [{ 'x-api-key': key }, { authorization: `Bearer ${key}` }, { authorization: `bearer  ${key}` }]) {
+      const res = await request(`${gw.url}/v1/things`, { headers })
+      t.equal(res.statusCode, 200, JSON.stringify(headers))
+      const echoed = await res.body.json() as { authorization: string, headers: Record<string, string> }
+      t.equal(echoed.authorization, `Bearer ${token}`, 'the upstream sees the gateway\'s token')
+      t.notOk('x-api-key' in echoed.headers, 'the key is not passed on')
+      t.notMatch(JSON.stringify(echoed), key, 'in no header')
+    }
   }
   for (const path of ['/health/live', '/health/token']) {
     const res = await request(`${gw.url}${path}`)
@@ -53,7 +59,7 @@ t.test('proxied requests need a configured key; health stays open', async (t) =>
     await res.body.dump()
   }
   const logs = gw.logText()
-  t.match(logs, /Missing or unknown x-api-key/)
+  t.match(logs, /Missing or unknown API key \(x-api-key or Authorization: Bearer\)/)
   for (const key of [...KEYS.split(','), 'tg_key_alpha_4d7f1']) t.notOk(logs.includes(key), 'no key in the logs')
   t.notMatch(logs, /GATEWAY_API_KEYS is not set/)
 })

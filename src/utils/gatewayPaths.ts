@@ -1,0 +1,33 @@
+// The gateway's own namespace under /admin/ is never proxied, however a client spells it. Fastify
+// routes only the exact spelling to the admin routes; /ADMIN/token, //admin/token or
+// /admin%2ftoken would reach the proxy, and an upstream that folds case, merges slashes or
+// decodes %2F would read them as /admin/token.
+
+/**
+ * The path as a lenient server might read it: decoded once, '\' as '/', slashes merged, path
+ * parameters dropped (Java servers read /admin;x/token as /admin/token), dot segments resolved,
+ * lower case.
+ */
+export function normalisedPath (url: string): string {
+  const raw = url.split('?', 1)[0]
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(raw)
+  } catch {
+    decoded = raw
+  }
+  const segments: string[] = []
+  for (const part of decoded.replaceAll('\\', '/').split('/')) {
+    const segment = part.split(';', 1)[0]
+    if (segment === '' || segment === '.') continue
+    if (segment === '..') segments.pop()
+    else segments.push(segment)
+  }
+  return `/${segments.join('/')}`.toLowerCase()
+}
+
+/** True for any spelling of /admin or a path under it. */
+export function isAdminPath (url: string): boolean {
+  const path = normalisedPath(url)
+  return path === '/admin' || path.startsWith('/admin/')
+}
