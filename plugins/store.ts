@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
+import { redactedRedisUrl } from '../src/config/startupSummary.js'
 import { ConfigError } from '../src/errors.js'
 import { FileTokenStore } from '../src/stores/fileTokenStore.js'
 import { MemoryTokenStore } from '../src/stores/memoryTokenStore.js'
@@ -74,17 +75,10 @@ async function connectRedis (fastify: FastifyInstance, url: string): Promise<Red
     client.disconnect()
     throw new ConfigError([{
       variable: 'REDIS_URL',
-      message: `cannot connect to Redis at ${redactedUrl(url)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
+      message: `cannot connect to Redis at ${redactedRedisUrl(url)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
     }])
   }
   return client
-}
-
-// A Redis URL may carry a password.
-function redactedUrl (url: string): string {
-  const parsed = new URL(url)
-  if (parsed.password) parsed.password = '***'
-  return parsed.href
 }
 
 export default fp(storePlugin, { name: 'tokengate-store', fastify: '5.x', dependencies: ['tokengate-config'] })

@@ -3,6 +3,8 @@
 // getValidAccessToken for the proxy's onRequest hook and tokenHealth for the health routes.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { AUTH_TOKEN_REQUIRED } from '../src/config/gatewayConfig.js'
+import { defaultRefreshUrlWarning } from '../src/config/startupSummary.js'
 import { ConfigError, StoreError } from '../src/errors.js'
 import { createGrant } from '../src/grants/createGrant.js'
 import { TokenRefreshService, type TokenHealth } from '../src/services/tokenRefreshService.js'
@@ -33,7 +35,7 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
   const start = chooseStartupTokens(stored, config.authToken, config.refreshToken)
   // client_credentials fetches its first token at start-up; every other grant starts from one.
   if (start.accessToken === null && config.tokenGrant !== 'client_credentials') {
-    throw new ConfigError([{ variable: 'AUTH_TOKEN', message: 'is required (the initial access token, JWT or opaque): the token store holds none' }])
+    throw new ConfigError([{ variable: 'AUTH_TOKEN', message: AUTH_TOKEN_REQUIRED }])
   }
   if (start.source === 'store') {
     fastify.log.info({ store: store.kind, version: start.version }, 'Using the tokens from the token store (the environment is the one they were seeded from)')
@@ -65,6 +67,9 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
       logger: fastify.log as Logger
     }
   )
+
+  const defaultUrl = defaultRefreshUrlWarning(config, service.refreshEnabled)
+  if (defaultUrl !== null) fastify.log.warn(defaultUrl)
 
   // New environment tokens are written at once, so the store forgets the ones they replace.
   const seeded = service.snapshot()

@@ -5,6 +5,7 @@
 // store, exit 0. A second signal exits at once; past SHUTDOWN_TIMEOUT_MS the process exits 1.
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
+import { startupSummary } from './config/startupSummary.js'
 import { ConfigError, formatConfigProblem } from './errors.js'
 import { createBatchedLogDestination } from './utils/batchedLogDestination.js'
 
@@ -25,7 +26,7 @@ async function main (): Promise<void> {
     reportStartupFailure(err)
     process.exit(1)
   }
-  const { host, port, upstream } = app.gatewayConfig
+  const { host, port } = app.gatewayConfig
   const log = app.log
   closeWithGrace({
     delay: SHUTDOWN_TIMEOUT_MS,
@@ -61,7 +62,8 @@ async function main (): Promise<void> {
     await app.close().catch(() => {})
     process.exit(1)
   }
-  app.log.info(`tokengate forwarding to ${upstream.origin}${upstream.pathname.replace(/\/+$/, '')}`)
+  const summary = startupSummary(app.gatewayConfig, app.tokenService.refreshEnabled)
+  app.log.info(summary.fields, summary.msg)
 }
 
 function reportStartupFailure (err: unknown): void {

@@ -1,7 +1,7 @@
 // From a schema-valid environment to the typed settings the app uses, with the checks JSON
 // schema cannot express. Every problem names its variable; none quotes a secret.
 import { X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { resolve as resolvePath } from 'node:path'
 import { ConfigError, type ConfigProblem } from '../errors.js'
 import type { RefreshStyle } from '../grants/refreshGrant.js'
@@ -9,6 +9,8 @@ import type { TokenStoreKind } from '../stores/tokenStore.js'
 import { VARIABLE_PURPOSE, configSchema, type EnvConfig } from './schema.js'
 
 export type TokenGrantKind = 'refresh_token' | 'client_credentials'
+
+export const AUTH_TOKEN_REQUIRED = 'is required (the initial access token, JWT or opaque): the token store holds none'
 
 /** OAuth 2.0 client authentication (RFC 6749 §2.3.1) and the scope to ask for. */
 export interface OAuthClientConfig {
@@ -85,6 +87,7 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
   const apiKeys = parseApiKeys(env.GATEWAY_API_KEYS, problems)
   const upstreamCa = readCaFile(nonEmpty(env.UPSTREAM_CA_FILE), problems)
   const authToken = nonEmpty(env.AUTH_TOKEN)
+  const storePath = resolvePath(env.TOKEN_STORE_PATH)
   if (authToken !== null && Buffer.byteLength(authToken) > env.ACCESS_TOKEN_MAX_SIZE) {
     problems.push({ variable: 'AUTH_TOKEN', message: `is ${Buffer.byteLength(authToken)} bytes, more than ACCESS_TOKEN_MAX_SIZE (${env.ACCESS_TOKEN_MAX_SIZE}): it could not travel in a header` })
   }
@@ -101,7 +104,7 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     expiryBufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,
     refreshTimeoutMs: env.TOKEN_REFRESH_TIMEOUT,
     store: env.TOKEN_STORE,
-    storePath: resolvePath(env.TOKEN_STORE_PATH),
+    storePath,
     redisUrl: env.REDIS_URL,
     storeKey: env.TOKEN_STORE_KEY,
     adminKey: nonEmpty(env.GATEWAY_ADMIN_KEY),
@@ -119,6 +122,17 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     accessTokenMaxBytes: env.ACCESS_TOKEN_MAX_SIZE,
     logLevel: env.LOG_LEVEL
   }
+}
+
+/**
+ * AUTH_TOKEN missing where no store can hold tokens yet (memory, or a token file that does not
+ * exist), so start-up reports it beside the other problems; a store that may hold tokens is read
+ * first (plugins/token.ts).
+ */
+export function missingAuthToken (env: EnvConfig): ConfigProblem | null {
+  if (nonEmpty(env.AUTH_TOKEN) !== null || env.TOKEN_GRANT === 'client_credentials') return null
+  const noStoredTokens = env.TOKEN_STORE === 'memory' || (env.TOKEN_STORE === 'file' && !existsSync(resolvePath(env.TOKEN_STORE_PATH)))
+  return noStoredTokens ? { variable: 'AUTH_TOKEN', message: AUTH_TOKEN_REQUIRED } : null
 }
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by single spaces.

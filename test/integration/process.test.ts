@@ -3,26 +3,44 @@ import { spawn } from 'node:child_process'
 import t from 'tap'
 import { request } from 'undici'
 import { CHILD_ENV, ROOT, emptyWorkdir, spawnGateway, startGatewayProcess } from '../helpers/process.js'
+import { signJwt } from '../../src/demo/jwt.js'
 import { echoUpstream, identityProvider, waitFor } from '../helpers/servers.js'
 
 t.test('a bad environment exits non-zero with one line per problem naming the variable', async (t) => {
   const cases: Array<{ env: Record<string, string>, lines: RegExp[] }> = [
-    { env: {}, lines: [/^tokengate: configuration error: UPSTREAM_URL is required/m] },
+    { env: {}, lines: [/^tokengate: configuration error: UPSTREAM_URL is required/m, /^tokengate: configuration error: AUTH_TOKEN is required/m] },
     {
       env: { UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'a', PORT: 'eighty', TOKEN_REFRESH_INTERVAL: '-1', TOKEN_STORE: 'floppy' },
       lines: [/^tokengate: configuration error: PORT must be integer$/m, /^tokengate: configuration error: TOKEN_REFRESH_INTERVAL must be > 0$/m, /^tokengate: configuration error: TOKEN_STORE must be one of: /m]
     },
     { env: { UPSTREAM_URL: 'ftp://example.com', AUTH_TOKEN: 'a' }, lines: [/^tokengate: configuration error: UPSTREAM_URL must be an absolute http:\/\/ or https:\/\/ URL$/m] },
     { env: { UPSTREAM_URL: 'http://127.0.0.1:9', REFRESH_TOKEN: 'rt_secret_value' }, lines: [/^tokengate: configuration error: AUTH_TOKEN is required/m] },
-    { env: { UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'a', TOKEN_REFRESH_URL: 'not a url', TOKEN_EXPIRY_BUFFER: 'soon' }, lines: [/^tokengate: configuration error: TOKEN_EXPIRY_BUFFER must be number$/m] },
+    {
+      env: { UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'a', TOKEN_REFRESH_URL: 'not a url', TOKEN_EXPIRY_BUFFER: 'soon' },
+      lines: [/^tokengate: configuration error: TOKEN_EXPIRY_BUFFER must be number$/m, /^tokengate: configuration error: TOKEN_REFRESH_URL must be an absolute/m]
+    },
     { env: { UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'a', TOKEN_REFRESH_URL: 'not a url' }, lines: [/^tokengate: configuration error: TOKEN_REFRESH_URL must be an absolute/m] },
-    { env: { UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'a', LOG_LEVEL: 'loud' }, lines: [/^tokengate: configuration error: LOG_LEVEL must be one of: fatal, error, warn, info, debug, trace, silent$/m] }
+    { env: { UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'a', LOG_LEVEL: 'loud' }, lines: [/^tokengate: configuration error: LOG_LEVEL must be one of: fatal, error, warn, info, debug, trace, silent$/m] },
+    // Every problem in one run: the schema's, the checks beyond it, and the missing AUTH_TOKEN.
+    {
+      env: { UPSTREAM_URL: 'ftp://example.com', PORT: 'eighty', TOKEN_STORE: 'memory', OAUTH_SCOPE: 'a"b', TOKEN_REFRESH_STYLE: 'oauth2', REFRESH_TOKEN: 'rt_secret_value' },
+      lines: [/^tokengate: configuration error: PORT must be integer$/m, /^tokengate: configuration error: UPSTREAM_URL must be an absolute/m,
+        /^tokengate: configuration error: OAUTH_CLIENT_ID is required when TOKEN_REFRESH_STYLE=oauth2/m, /^tokengate: configuration error: OAUTH_SCOPE must be scope tokens/m,
+        /^tokengate: configuration error: AUTH_TOKEN is required/m]
+    },
+    {
+      env: { UPSTREAM_URL: 'http://127.0.0.1:9', TOKEN_STORE: 'floppy', TOKEN_REFRESH_URL: 'not a url' },
+      lines: [/^tokengate: configuration error: TOKEN_STORE must be one of: /m, /^tokengate: configuration error: TOKEN_REFRESH_URL must be an absolute/m,
+        /^tokengate: configuration error: AUTH_TOKEN is required/m]
+    },
+    { env: { TOKEN_STORE: 'memory' }, lines: [/^tokengate: configuration error: UPSTREAM_URL is required/m, /^tokengate: configuration error: AUTH_TOKEN is required/m] }
   ]
   for (const c of cases) {
     const gateway = spawnGateway(c.env)
     const { code } = await gateway.exited
     t.equal(code, 1, `exit 1 for ${JSON.stringify(c.env)}`)
     for (const line of c.lines) t.match(gateway.output(), line)
+    t.equal(gateway.output().match(/^tokengate: configuration error: /gm)?.length, c.lines.length, 'one line per problem, each once')
     t.notMatch(gateway.output(), /rt_secret_value/, 'no secret is echoed')
     t.notMatch(gateway.output(), /at .*\.js:\d+/, 'no stack trace')
   }
@@ -109,4 +127,21 @@ t.test('a port in use or an address the machine does not have: exit 1 with a lin
     t.equal(exitCode, 1)
     t.match(gateway.output(), new RegExp(`^tokengate: configuration error: HOST / PORT: cannot listen on ${env.HOST}:${env.PORT} \\(${code}\\)$`, 'm'))
   }
+})
+
+t.test('the start-up says where tokens go, and warns when the refresh URL is the default', async (t) => {
+  const upstream = await echoUpstream(t)
+  const now = Math.floor(Date.now() / 1000)
+  const gw = await startGatewayProcess(t, {
+    UPSTREAM_URL: `${upstream.url}/v2`,
+    AUTH_TOKEN: signJwt({ sub: 'u', iat: now, exp: now + 3600 }, 'k'),
+    REFRESH_TOKEN: 'rt_secret_value'
+  })
+  await gw.waitForOutput(/tokengate forwarding to/)
+  const line = gw.output().split('\n').map((l) => { try { return JSON.parse(l) as { msg: string, level: number } } catch { return null } })
+  const summary = line.find((l) => l?.msg.startsWith('tokengate forwarding to'))
+  t.equal(summary?.msg, `tokengate forwarding to ${upstream.url}/v2 with tokens from https://api.genies.com (grant refresh_token, json style), kept in memory (lost on restart)`)
+  t.match(summary, { upstream: `${upstream.url}/v2`, identityProvider: 'https://api.genies.com', store: 'memory' })
+  t.ok(line.some((l) => l?.level === 40 && l.msg.startsWith('TOKEN_REFRESH_URL is the default, https://api.genies.com/auth/v2/refresh-session')))
+  t.notMatch(gw.output(), /rt_secret_value/)
 })

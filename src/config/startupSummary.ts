@@ -1,0 +1,38 @@
+// The one start-up line that says where tokens go: the upstream they are sent to, the identity
+// provider they come from (its origin only), the grant, and where they are kept.
+import { DEFAULT_TOKEN_REFRESH_URL } from './schema.js'
+import type { GatewayConfig } from './gatewayConfig.js'
+
+export interface StartupSummary {
+  msg: string
+  fields: { upstream: string, identityProvider: string | null, grant: string, store: string }
+}
+
+/** `refreshEnabled`: whether the gateway can obtain tokens at all (a refresh token, or client credentials). */
+export function startupSummary (config: GatewayConfig, refreshEnabled: boolean): StartupSummary {
+  const upstream = `${config.upstream.origin}${config.upstream.pathname.replace(/\/+$/, '')}`
+  const identityProvider = refreshEnabled ? new URL(config.refreshUrl).origin : null
+  const grant = config.tokenGrant === 'client_credentials' ? 'client_credentials' : `refresh_token, ${config.refreshStyle} style`
+  const store = config.store === 'file'
+    ? `the file ${config.storePath}`
+    : config.store === 'redis' ? `Redis ${redactedRedisUrl(config.redisUrl)} under ${config.storeKey}` : 'memory (lost on restart)'
+  const source = identityProvider === null ? 'AUTH_TOKEN as given (no refresh)' : `tokens from ${identityProvider} (grant ${grant})`
+  return {
+    msg: `tokengate forwarding to ${upstream} with ${source}, kept in ${store}`,
+    fields: { upstream, identityProvider, grant, store: config.store }
+  }
+}
+
+/** The warning for a gateway that refreshes at the default URL, or null. */
+export function defaultRefreshUrlWarning (config: GatewayConfig, refreshEnabled: boolean): string | null {
+  if (!refreshEnabled || config.refreshUrl !== DEFAULT_TOKEN_REFRESH_URL) return null
+  return `TOKEN_REFRESH_URL is the default, ${DEFAULT_TOKEN_REFRESH_URL} (the identity provider of the system tokengate grew from): ` +
+    'set it to your identity provider\'s refresh or token endpoint unless that is the one you mean'
+}
+
+// A Redis URL may carry a password.
+export function redactedRedisUrl (url: string): string {
+  const parsed = new URL(url)
+  if (parsed.password) parsed.password = '***'
+  return parsed.href
+}
