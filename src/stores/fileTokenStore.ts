@@ -1,20 +1,47 @@
 // The default store: one JSON file, replaced atomically (temp file in the same folder, fsync,
 // rename, fsync of the folder), so a crash leaves the old record or the new one, never a torn
-// file. The file is 0600 in a 0700 folder; the folder is created on demand.
+// file. The file is 0600 in a 0700 folder; the folder is created on demand. A gateway holds it
+// with an exclusive lock (fileLock.ts); readers such as token:inspect do not.
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { StoreError } from '../errors.js'
+import { StoreError, StoreLockedError } from '../errors.js'
+import { FileLock, type FileLockOptions } from './fileLock.js'
 import { parseTokenRecord, type TokenRecord, type TokenStore } from './tokenStore.js'
+
+export interface FileTokenStoreOptions {
+  lock?: FileLockOptions
+}
 
 export class FileTokenStore implements TokenStore {
   readonly kind = 'file'
   readonly path: string
+  /** `<path>.lock`, taken by lock(). */
+  readonly lockFile: FileLock
+  private locking = false
   private writing: Promise<void> = Promise.resolve()
 
-  constructor (path: string) {
+  constructor (path: string, options: FileTokenStoreOptions = {}) {
     this.path = path
+    this.lockFile = new FileLock(`${path}.lock`, options.lock)
+  }
+
+  /**
+   * Takes the exclusive lock for as long as the store is open. From then on every save first
+   * checks the lock is still this process's, and takes it when it could not be taken before (the
+   * disk was full or read-only) or was lost; a save while another process holds it fails.
+   * Throws StoreLockedError while another live gateway holds it, StoreError when the lock file
+   * cannot be made.
+   */
+  async lock (): Promise<void> {
+    this.locking = true
+    try {
+      await this.lockFile.acquire()
+    } catch (err) {
+      if (err instanceof StoreLockedError) throw err
+      throw new StoreError(`cannot lock the token file ${this.path} (${errorCode(err)})`)
+    }
   }
 
   /** Null when there is no file yet. Throws StoreError when the file exists but is unreadable or not a record. */
@@ -53,6 +80,7 @@ export class FileTokenStore implements TokenStore {
     const folder = dirname(this.path)
     const temp = join(folder, `${tempPrefix(this.path)}${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
     try {
+      if (this.locking && !(await this.lockFile.verify())) await this.lockFile.acquire()
       await mkdir(folder, { recursive: true, mode: 0o700 })
       const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
       try {
@@ -65,13 +93,15 @@ export class FileTokenStore implements TokenStore {
       await syncFolder(folder)
     } catch (err) {
       await rm(temp, { force: true }).catch(() => {})
+      if (err instanceof StoreLockedError) {
+        throw new StoreError(`cannot write the token file ${this.path}: another gateway holds its lock (${err.holder})`)
+      }
       throw this.writeFailed(err)
     }
   }
 
-  // An errno code where the system gave one (EACCES, ENOSPC, EROFS), else the reason.
   private writeFailed (err: unknown): StoreError {
-    return new StoreError(`cannot write the token file ${this.path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+    return new StoreError(`cannot write the token file ${this.path} (${errorCode(err)})`)
   }
 
   /** Moves an unreadable file out of the way, keeping it for the operator; returns where it went. */
@@ -83,8 +113,8 @@ export class FileTokenStore implements TokenStore {
 
   /**
    * Removes the temp files a write interrupted by a crash or a kill left beside the token file
-   * (they hold a token pair); returns their paths. Called at start-up, before this process
-   * writes: a temp file of its own pid is a leftover of an earlier process (a container restarts
+   * (they hold a token pair); returns their paths. Called at start-up once lock() succeeded,
+   * before this process writes: a temp file of its own pid is a leftover of an earlier process (a container restarts
    * with the same pid), and one of a pid no longer running too. A live other process's is kept.
    */
   async removeLeftoverTempFiles (): Promise<string[]> {
@@ -120,8 +150,10 @@ export class FileTokenStore implements TokenStore {
     return exposed
   }
 
+  /** Waits for the saves in flight, then lets the lock go. */
   async close (): Promise<void> {
     await this.writing
+    await this.lockFile.release()
   }
 }
 
@@ -140,6 +172,11 @@ function isRunning (pid: number): boolean {
     // EPERM: it runs, as another user.
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+// An errno code where the system gave one (EACCES, ENOSPC, EROFS), else the reason.
+function errorCode (err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? (err as Error).message
 }
 
 // The rename is durable only once the folder entry is on disk.

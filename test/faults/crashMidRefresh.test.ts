@@ -121,8 +121,9 @@ t.test('SIGKILL between the answer and the store write, and during the write: th
     t.equal(signal, 'SIGKILL', `run ${run}: killed`)
 
     const names = readdirSync(folder)
-    const temps = names.filter((name) => name !== 'tokens.json')
-    t.same(temps.filter((name) => !TEMP_FILE.test(name)), [], `run ${run}: nothing in the folder but the store and temp files`)
+    t.ok(names.includes('tokens.json.lock'), `run ${run}: the killed gateway's lock stays`)
+    const temps = names.filter((name) => name !== 'tokens.json' && name !== 'tokens.json.lock')
+    t.same(temps.filter((name) => !TEMP_FILE.test(name)), [], `run ${run}: nothing in the folder but the store, its lock and temp files`)
     outcomes.tempFilesLeft += temps.length
     const stored = readStore(folder)
     t.equal(statSync(join(folder, 'tokens.json')).mode & 0o777, 0o600)
@@ -162,7 +163,7 @@ t.test('SIGKILL between the answer and the store write, and during the write: th
     t.equal(idp.refused, refusedBefore)
     t.equal(readStore(folder).version, 2, 'the store is untouched')
     t.match(gw.output(), /Removed \d+ temp file\(s\) an interrupted write left beside the token file/)
-    t.same(readdirSync(folder), ['tokens.json'], 'the leftovers were removed at start-up')
+    t.same(readdirSync(folder).sort(), ['tokens.json', 'tokens.json.lock'], 'the leftovers were removed at start-up')
   })
 
   await t.test('restart on the old pair: the rotated refresh token died with the process that never saved it', {

@@ -56,7 +56,8 @@ t.test('a full disk, then a read-only one: a clear error, serving goes on from m
     const body = await health()
     t.equal(body.status, 'ok')
     t.match(body.storeError, /^cannot write the token file .*tokens\.json \(ENOSPC\)$/)
-    t.same(readdirSync(folder), ['filler'], 'no token file, and no temp file left behind')
+    t.same(readdirSync(folder), ['filler'], 'no token file, no temp file, and no empty lock file left behind')
+    t.match(gw.output(), /cannot lock the token file .*tokens\.json \(ENOSPC\): starting without the lock/)
   })
 
   await t.test('space again: the next refresh is saved and the error clears', async (t) => {
@@ -65,6 +66,7 @@ t.test('a full disk, then a read-only one: a clear error, serving goes on from m
     t.equal(await seen(), `Bearer ${idp.issued[1]}`)
     t.equal((await health()).storeError, null)
     t.equal(stored().refreshToken, idp.validRefreshToken, 'the file holds the newest refresh token')
+    t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid, gw.child.pid, 'the save took the lock it could not take at start-up')
   })
 
   await t.test('read-only: the refresh is served from memory, the file keeps the last pair, whole', async (t) => {
@@ -84,7 +86,7 @@ t.test('a full disk, then a read-only one: a clear error, serving goes on from m
     t.equal(await seen(), `Bearer ${idp.issued[3]}`)
     t.equal((await health()).storeError, null)
     t.equal(stored().refreshToken, idp.validRefreshToken)
-    t.same(readdirSync(folder), ['tokens.json'])
+    t.same(readdirSync(folder).sort(), ['tokens.json', 'tokens.json.lock'])
   })
   t.same(idp.calls.map((c) => c.status), [200, 200, 200, 200], 'every refresh presented the refresh token the previous one returned')
 })

@@ -1,12 +1,15 @@
 // The file store over real temporary folders: what is on disk after a save (mode, content, no temp
-// files), what a failed save leaves behind, queued saves, and the errors of load.
+// files), what a failed save leaves behind, queued saves, the errors of load, and the lock a
+// gateway holds.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { StoreLockedError } from '../../src/errors.js'
 import { FileTokenStore } from '../../src/stores/fileTokenStore.js'
 import type { TokenRecord } from '../../src/stores/tokenStore.js'
+import { lockContender } from '../helpers/lockContender.js'
 import { record, storeError } from '../helpers/stores.js'
 
 function tempDir (t: Test): string {
@@ -262,4 +265,74 @@ t.test('removeLeftoverTempFiles removes what interrupted writes left, and nothin
   t.same(removed.sort(), Object.values(leftovers).map((name) => join(dir, name)).sort())
   t.same(readdirSync(dir).sort(), [...Object.values(kept), 'tokens.json'].sort(), 'the token file and everything else stay')
   t.same(onDisk(path), record(1))
+})
+
+t.test('lock: taken for as long as the store is open, beside the token file; close lets it go', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'state', 'tokens.json')
+  const store = new FileTokenStore(path)
+  t.equal(store.lockFile.path, `${path}.lock`)
+  await store.lock()
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid, process.pid)
+  await store.save(record(1))
+  t.same(readdirSync(join(dir, 'state')).sort(), ['tokens.json', 'tokens.json.lock'])
+  t.same(await new FileTokenStore(path).load(), record(1), 'a reader needs no lock')
+  await store.close()
+  t.same(readdirSync(join(dir, 'state')), ['tokens.json'], 'the lock is gone')
+})
+
+t.test('lock: another live gateway holds it: StoreLockedError, and nothing written', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const holder = await lockContender(t)
+  t.same(await holder.acquire(`${path}.lock`), { won: true })
+  const store = new FileTokenStore(path)
+  const err = await store.lock().then(() => null, (e: unknown) => e)
+  t.ok(err instanceof StoreLockedError)
+  t.match((err as StoreLockedError).holder, `pid ${holder.pid} on host ${hostname()}, since `)
+  const saveErr = await storeError(t, store.save(record(1)))
+  t.match(saveErr.message, `cannot write the token file ${path}: another gateway holds its lock (pid ${holder.pid} on host ${hostname()}, since `)
+  t.same(readdirSync(dir), ['tokens.json.lock'], 'no token file, no temp file')
+})
+
+t.test('lock: one that cannot be made is a StoreError, and each save tries again', async (t) => {
+  const dir = tempDir(t)
+  const blocker = join(dir, 'not-a-folder')
+  writeFileSync(blocker, 'plain file')
+  const path = join(blocker, 'sub', 'tokens.json')
+  const store = new FileTokenStore(path)
+  const err = await storeError(t, store.lock())
+  t.equal(err.message, `cannot lock the token file ${path} (ENOTDIR)`)
+  const saveErr = await storeError(t, store.save(record(1)))
+  t.equal(saveErr.message, `cannot write the token file ${path} (ENOTDIR)`, 'the save names the same cause')
+  rmSync(blocker)
+  await store.save(record(2))
+  t.same(await store.load(), record(2), 'once possible, the save takes the lock and writes')
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid, process.pid)
+  await store.close()
+  t.equal(existsSync(`${path}.lock`), false)
+})
+
+t.test('lock: lost while open, a save takes it again when free and fails while another holds it', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const lost: string[] = []
+  const store = new FileTokenStore(path, { lock: { onLost: (message) => { lost.push(message) } } })
+  await store.lock()
+  await store.save(record(1))
+  rmSync(`${path}.lock`)
+  await store.save(record(2))
+  t.same(lost, [`the lock file ${path}.lock was removed while this gateway held it`])
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid, process.pid, 'taken again')
+  t.same(await store.load(), record(2))
+
+  // Taken over by a gateway on another host that found it abandoned.
+  writeFileSync(`${path}.lock.new`, JSON.stringify({ pid: 7, hostname: 'another-host', startedAt: '2026-11-30T12:00:00.000Z', nonce: 'theirs' }))
+  renameSync(`${path}.lock.new`, `${path}.lock`)
+  const err = await storeError(t, store.save(record(3)))
+  t.equal(err.message, `cannot write the token file ${path}: another gateway holds its lock (pid 7 on host another-host, since 2026-11-30T12:00:00.000Z)`)
+  t.same(await store.load(), record(2), 'the other gateway\'s file is not written')
+  t.equal(lost.length, 2)
+  await store.close()
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).nonce, 'theirs', 'close leaves their lock')
 })
