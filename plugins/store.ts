@@ -48,7 +48,7 @@ async function storePlugin (fastify: FastifyInstance): Promise<void> {
 }
 
 /**
- * Locks the token file for this gateway, then removes what interrupted writes left. A lock held
+ * Locks the token file for this gateway, then deals with what interrupted writes left. A lock held
  * by another live gateway stops start-up; one that cannot be made (a read-only or full disk,
  * where saves fail too) is taken by the first save that can.
  */
@@ -65,9 +65,17 @@ async function openFileStore (fastify: FastifyInstance, store: FileTokenStore): 
     fastify.log.warn({ path: store.path }, `${(err as StoreError).message}: starting without the lock; the first save that can takes it`)
     return
   }
-  const leftovers = await store.removeLeftoverTempFiles()
-  if (leftovers.length > 0) {
-    fastify.log.warn({ paths: leftovers }, `Removed ${leftovers.length} temp file(s) an interrupted write left beside the token file`)
+  try {
+    const { adopted, movedAside, removed } = await store.recoverTempFiles()
+    if (adopted !== null) {
+      fastify.log.warn({ path: store.path, adopted, movedAside }, `Adopted ${adopted} as the token file: an interrupted write had saved newer tokens in it`)
+    }
+    if (removed.length > 0) {
+      fastify.log.warn({ paths: removed }, `Removed ${removed.length} temp file(s) an interrupted write left beside the token file`)
+    }
+  } catch (err) {
+    await store.close()
+    throw new ConfigError([{ variable: 'TOKEN_STORE_PATH', message: (err as StoreError).message }])
   }
 }
 

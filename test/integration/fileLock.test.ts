@@ -1,8 +1,9 @@
 // The file store's lock with the built gateway as real processes: a second gateway on the same
 // TOKEN_STORE_PATH is refused while the first serves on, a killed gateway's lock is taken over at
-// once, a clean stop lets it go, and token:inspect reads beside it.
+// once, a clean stop lets it go, token:inspect reads beside it, and a whole temp file with newer
+// tokens is adopted at the next start.
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { dirname, join } from 'node:path'
 import t from 'tap'
@@ -93,4 +94,39 @@ t.test('one gateway per token file: refused while it runs, taken over after a ki
     t.same(await next.exited, { code: 0, signal: null }, 'a clean stop')
     t.same(readdirSync(dirname(path)), ['tokens.json'], 'the lock file is gone')
   })
+})
+
+t.test('a whole temp file with a newer version than the token file is adopted by the next start, and serves', async (t) => {
+  const idp = await identityProvider(t, { tokenTtlSeconds: 3600 })
+  const upstream = await echoUpstream(t)
+  const path = join(emptyWorkdir(), 'state', 'tokens.json')
+  const env = {
+    UPSTREAM_URL: upstream.url,
+    AUTH_TOKEN: idp.mint(-30),
+    REFRESH_TOKEN: idp.validRefreshToken,
+    TOKEN_REFRESH_URL: idp.refreshUrl,
+    TOKEN_STORE: 'file',
+    TOKEN_STORE_PATH: path
+  }
+  const first = await startGatewayProcess(t, env)
+  t.equal(await seen(first.url), `Bearer ${idp.issued[0]}`)
+  first.child.kill('SIGTERM')
+  await first.exited
+
+  // What a kill between the temp file's fsync and its rename leaves: the next version, whole.
+  const stored = JSON.parse(readFileSync(path, 'utf8')) as { version: number }
+  const fromTemp = idp.mint(3600, { sid: 'only-in-the-temp-file' })
+  const temp = join(dirname(path), `.tokens.json.${first.child.pid}.0a1b2c3d.tmp`)
+  writeFileSync(temp, `${JSON.stringify({ ...stored, accessToken: fromTemp, refreshToken: idp.validRefreshToken, version: stored.version + 1 }, null, 2)}\n`, { mode: 0o600 })
+  const torn = join(dirname(path), `.tokens.json.${first.child.pid}.ffffffff.tmp`)
+  writeFileSync(torn, '{\n  "accessToken": "eyJ', { mode: 0o600 })
+
+  const next = await startGatewayProcess(t, env)
+  t.match(next.output(), `Adopted ${temp} as the token file`)
+  t.match(next.output(), /Removed 1 temp file\(s\)/)
+  t.notMatch(next.output(), fromTemp, 'the adopted token is not logged')
+  t.equal(await seen(next.url), `Bearer ${fromTemp}`, 'the upstream receives the adopted access token')
+  t.equal(idp.calls.length, 1, 'no refresh was needed')
+  t.equal(JSON.parse(readFileSync(path, 'utf8')).version, stored.version + 1)
+  t.same(readdirSync(dirname(path)).sort(), ['tokens.json', 'tokens.json.lock'])
 })

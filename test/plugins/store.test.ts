@@ -1,5 +1,6 @@
 // The store and token plugins in-process: which store TOKEN_STORE builds, start-up precedence
 // and its failure modes, and the Redis wiring (announcements between replicas, outage, resync).
+import { execFileSync } from 'node:child_process'
 import { chmodSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -224,4 +225,17 @@ t.test('file: a lost lock is logged as an error; saves then fail while the other
   t.equal(JSON.parse(readFileSync(path, 'utf8')).accessToken, 'opaque-1', 'the other gateway\'s file is not written')
   const res = await request(`${gw.url}/x`)
   t.equal((await res.body.json() as { authorization: string }).authorization, 'Bearer opaque-2', 'served from memory')
+})
+
+t.test('file: a temp file that cannot be adopted stops start-up naming TOKEN_STORE_PATH, and lets the lock go', { skip: process.getuid?.() === 0 ? false : 'chattr +i needs root' }, async (t) => {
+  const folder = emptyWorkdir()
+  const path = join(folder, 'tokens.json')
+  const stored = { accessToken: 'opaque-1', refreshToken: null, expiresAtMs: null, version: 1, seedFingerprint: null, updatedAt: new Date().toISOString() }
+  writeFileSync(path, JSON.stringify(stored), { mode: 0o600 })
+  writeFileSync(join(folder, '.tokens.json.77.0123abcd.tmp'), JSON.stringify({ ...stored, version: 2 }), { mode: 0o600 })
+  t.teardown(() => { execFileSync('chattr', ['-i', path]) })
+  execFileSync('chattr', ['+i', path])
+  const err = await buildFails({ AUTH_TOKEN: 'a', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
+  t.same(err.problems, [{ variable: 'TOKEN_STORE_PATH', message: `cannot recover the temp files beside the token file ${path} (EPERM)` }])
+  t.same(readdirSync(folder).sort(), ['.tokens.json.77.0123abcd.tmp', 'tokens.json'], 'the newer tokens kept, the lock let go')
 })
