@@ -78,3 +78,16 @@ export function formatConfigProblem (problem: ConfigProblem): string {
 }
 
 export class StoreError extends createError<[string]>('TOKENGATE_STORE_FAILED', '%s', 500) {}
+
+/** Another live process holds the lock on a file store: this one must not write there. */
+export class StoreLockedError extends createError<[string]>('TOKENGATE_STORE_LOCKED', '%s', 500) {
+  readonly lockPath: string
+  /** Who holds it, as an operator reads it: `pid 4242 on host gw-a, since <ISO time>`. */
+  readonly holder: string
+
+  constructor (lockPath: string, holder: string) {
+    super(`${lockPath} is held by another process (${holder})`)
+    this.lockPath = lockPath
+    this.holder = holder
+  }
+}

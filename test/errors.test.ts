@@ -1,7 +1,7 @@
 // Typed errors of the core: codes, HTTP statuses and messages that never need an answer's text.
 import t from 'tap'
 import {
-  ConfigError, RefreshError, StoreError, TokenDecodeError, TokenUnavailableError, formatConfigProblem
+  ConfigError, RefreshError, StoreError, StoreLockedError, TokenDecodeError, TokenUnavailableError, formatConfigProblem
 } from '../src/errors.js'
 
 t.test('TokenDecodeError', async (t) => {
@@ -66,4 +66,15 @@ t.test('StoreError', async (t) => {
   t.equal(err.code, 'TOKENGATE_STORE_FAILED')
   t.equal(err.statusCode, 500)
   t.equal(err.message, 'redis unreachable')
+})
+
+t.test('StoreLockedError names the lock file and its holder', async (t) => {
+  const err = new StoreLockedError('/data/tokens.json.lock', 'pid 7 on host gw-a, since 2026-11-30T12:00:00.000Z')
+  t.equal(err.code, 'TOKENGATE_STORE_LOCKED')
+  t.equal(err.statusCode, 500)
+  t.equal(err.message, '/data/tokens.json.lock is held by another process (pid 7 on host gw-a, since 2026-11-30T12:00:00.000Z)')
+  t.equal(err.lockPath, '/data/tokens.json.lock')
+  t.equal(err.holder, 'pid 7 on host gw-a, since 2026-11-30T12:00:00.000Z')
+  t.notOk(new StoreError('x') instanceof StoreLockedError, 'a StoreError is not a StoreLockedError')
+  t.notOk(err instanceof StoreError, 'nor the other way round: callers tell them apart')
 })

@@ -1,7 +1,9 @@
 // SIGKILL in the middle of a refresh, the gateway as a child process with the file store: killed
 // as the identity provider's answer leaves, and at many delays after (while the answer is read,
 // validated and written). Every time the token file holds the old pair or the new one, whole;
-// a request that carried the new token implies the file holds the new pair (saved before use).
+// a request that carried the new token implies the file holds the new pair (saved before use);
+// a kill between the temp file's fsync and its rename leaves the new pair whole in the temp file,
+// which the restart adopts.
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
@@ -79,9 +81,10 @@ const KILL_POINTS: Array<number | 'sync' | 'served'> = ['sync', 0, 2, 4, 6, 8, 9
 t.test('SIGKILL between the answer and the store write, and during the write: the old pair or the new one, whole', async (t) => {
   const idp = await heldIdentityProvider(t)
   const upstream = await echoUpstream(t)
-  const outcomes = { old: 0, new: 0, tempFilesLeft: 0 }
+  const outcomes = { old: 0, new: 0, tempFilesLeft: 0, wholeTempFiles: 0 }
   const timeline: string[] = []
   let oldRun: { folder: string, env: Record<string, string> } | null = null
+  let adoptRun: { folder: string, env: Record<string, string>, pair: Pair } | null = null
   let newRun: { folder: string, env: Record<string, string>, pair: Pair } | null = null
 
   for (const [run, killPoint] of KILL_POINTS.entries()) {
@@ -121,9 +124,20 @@ t.test('SIGKILL between the answer and the store write, and during the write: th
     t.equal(signal, 'SIGKILL', `run ${run}: killed`)
 
     const names = readdirSync(folder)
-    const temps = names.filter((name) => name !== 'tokens.json')
-    t.same(temps.filter((name) => !TEMP_FILE.test(name)), [], `run ${run}: nothing in the folder but the store and temp files`)
+    t.ok(names.includes('tokens.json.lock'), `run ${run}: the killed gateway's lock stays`)
+    const temps = names.filter((name) => name !== 'tokens.json' && name !== 'tokens.json.lock')
+    t.same(temps.filter((name) => !TEMP_FILE.test(name)), [], `run ${run}: nothing in the folder but the store, its lock and temp files`)
     outcomes.tempFilesLeft += temps.length
+    // Written and synced, not yet renamed: the new pair, whole.
+    const wholeTemp = temps.some((name) => {
+      try {
+        const record = JSON.parse(readFileSync(join(folder, name), 'utf8')) as StoredRecord
+        return record.version === 2 && record.refreshToken === issued!.refreshToken
+      } catch {
+        return false
+      }
+    })
+    if (wholeTemp) outcomes.wholeTempFiles++
     const stored = readStore(folder)
     t.equal(statSync(join(folder, 'tokens.json')).mode & 0o777, 0o600)
     const isOld = stored.accessToken === initial.accessToken && stored.refreshToken === initial.refreshToken && stored.version === 1
@@ -134,24 +148,26 @@ t.test('SIGKILL between the answer and the store write, and during the write: th
     if (servedNew) t.ok(isNew, `run ${run}: a request carried the new token, so the file holds the new pair`)
     t.notOk(upstream.received.some((r) => r.url.startsWith(`/run/${run}/`) && r.headers.authorization === `Bearer ${initial.accessToken}`),
       `run ${run}: no request went out with the expired token`)
-    timeline.push(`${killPoint}:${isOld ? 'old' : 'new'}${temps.length > 0 ? '+tmp' : ''}`)
+    timeline.push(`${killPoint}:${isOld ? 'old' : 'new'}${wholeTemp ? '+whole-tmp' : temps.length > 0 ? '+tmp' : ''}`)
     if (isOld) {
       outcomes.old++
-      oldRun ??= { folder, env }
+      if (wholeTemp) adoptRun ??= { folder, env, pair: issued }
+      else oldRun ??= { folder, env }
     } else {
       outcomes.new++
       newRun = { folder, env, pair: issued }
     }
   }
-  t.comment(`kill outcomes over ${KILL_POINTS.length} runs: ${outcomes.old} old pair, ${outcomes.new} new pair, ${outcomes.tempFilesLeft} temp file(s) left behind`)
+  t.comment(`kill outcomes over ${KILL_POINTS.length} runs: ${outcomes.old} old pair, ${outcomes.new} new pair, ${outcomes.tempFilesLeft} temp file(s) left behind, ${outcomes.wholeTempFiles} of them whole`)
   t.comment(`kill point (ms after the answer left): outcome — ${timeline.join(' ')}`)
   t.ok(outcomes.new > 0, 'killing after a request was served always leaves the new pair')
 
-  await t.test('restart on the new pair: the store serves, a leftover temp file is never taken for it', async (t) => {
+  await t.test('restart on the new pair: the store serves; an older or torn temp file is never taken for it', async (t) => {
     const { folder, env, pair } = newRun!
-    // Temp files as a crash mid-write leaves them: a whole record with a higher version, and a torn one.
-    const decoy = { ...readStore(folder), accessToken: mint(3600), refreshToken: 'rt_decoy', version: 99 }
-    writeFileSync(join(folder, '.tokens.json.99999.deadbeef.tmp'), JSON.stringify(decoy), { mode: 0o600 })
+    // Temp files a crash mid-write leaves: whole records no newer than the store's, and a torn one.
+    const stored = readStore(folder)
+    writeFileSync(join(folder, '.tokens.json.99999.deadbeef.tmp'), JSON.stringify({ ...stored, accessToken: mint(3600), refreshToken: 'rt_decoy', version: 1 }), { mode: 0o600 })
+    writeFileSync(join(folder, '.tokens.json.99997.0badf00d.tmp'), JSON.stringify({ ...stored, accessToken: mint(3600), refreshToken: 'rt_decoy_2' }), { mode: 0o600 })
     writeFileSync(join(folder, '.tokens.json.99998.cafebabe.tmp'), '{"accessToken":"eyJ', { mode: 0o600 })
     const refusedBefore = idp.refused
     const gw = await startGatewayProcess(t, env)
@@ -161,11 +177,26 @@ t.test('SIGKILL between the answer and the store write, and during the write: th
     t.equal(idp.held.length, 0, 'no refresh was needed')
     t.equal(idp.refused, refusedBefore)
     t.equal(readStore(folder).version, 2, 'the store is untouched')
+    t.notMatch(gw.output(), /Adopted /)
     t.match(gw.output(), /Removed \d+ temp file\(s\) an interrupted write left beside the token file/)
-    t.same(readdirSync(folder), ['tokens.json'], 'the leftovers were removed at start-up')
+    t.same(readdirSync(folder).sort(), ['tokens.json', 'tokens.json.lock'], 'the leftovers were removed at start-up')
   })
 
-  await t.test('restart on the old pair: the rotated refresh token died with the process that never saved it', {
+  await t.test('restart on the old pair beside a whole temp file of the new one: adopted, the rotated pair serves', {
+    skip: adoptRun === null ? 'no kill landed between the temp file\'s fsync and its rename on this machine' : false
+  }, async (t) => {
+    const { folder, env, pair } = adoptRun!
+    const refusedBefore = idp.refused
+    const gw = await startGatewayProcess(t, env)
+    t.match(gw.output(), /Adopted .*\.tokens\.json\.\d+\.[0-9a-f]{8}\.tmp as the token file/)
+    const res = await request(`${gw.url}/after-adoption`)
+    t.equal((await res.body.json() as { authorization: string }).authorization, `Bearer ${pair.accessToken}`, 'the new token serves, without a refresh')
+    t.equal(idp.held.length, 0, 'no refresh was needed')
+    t.equal(idp.refused, refusedBefore, 'the spent refresh token was never presented')
+    t.equal(readStore(folder).refreshToken, pair.refreshToken, 'the token file holds the rotated refresh token')
+  })
+
+  await t.test('restart on the old pair without a whole temp file: the rotated refresh token died with the process that never saved it', {
     skip: oldRun === null ? 'no kill landed before the write on this machine' : false
   }, async (t) => {
     const { folder, env } = oldRun!

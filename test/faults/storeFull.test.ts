@@ -2,58 +2,22 @@
 // process: each failed write is a clear error in the log and in health, requests go on being
 // served with the new tokens from memory, the file keeps the last pair it had, whole, and the
 // next refresh after the disk recovers saves again.
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
-import { emptyWorkdir, startGatewayProcess } from '../helpers/process.js'
+import { fill, smallDisk, type SmallDisk } from '../helpers/disk.js'
+import { startGatewayProcess } from '../helpers/process.js'
 import { echoUpstream, identityProvider } from '../helpers/servers.js'
 
 const ADMIN_KEY = 'admin-key-for-the-full-disk'
-
-/** Mounts a 64 KiB tmpfs at a fresh folder, or says why it cannot. */
-function smallDisk (): { folder: string, remount: (mode: 'ro' | 'rw') => void, unmount: () => void } | string {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return 'mounting a small tmpfs needs root on Linux'
-  const folder = join(emptyWorkdir(), 'small-disk')
-  mkdirSync(folder)
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', folder], { stdio: 'ignore' })
-  } catch {
-    return 'mount -t tmpfs is not permitted here'
-  }
-  return {
-    folder,
-    remount: (mode) => { execFileSync('mount', ['-o', `remount,${mode}`, folder], { stdio: 'ignore' }) },
-    unmount: () => { execFileSync('umount', ['-l', folder], { stdio: 'ignore' }) }
-  }
-}
-
-/** Fills the disk: a file as large as will fit, then a check that not one more byte does. */
-function fill (folder: string): string {
-  const filler = join(folder, 'filler')
-  try {
-    writeFileSync(filler, Buffer.alloc(128 * 1024, 1))
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
-  }
-  try {
-    writeFileSync(join(folder, 'probe'), 'x')
-    throw new Error('the disk is not full')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
-  } finally {
-    rmSync(join(folder, 'probe'), { force: true })
-  }
-  return filler
-}
 
 const disk = smallDisk()
 
 t.test('a full disk, then a read-only one: a clear error, serving goes on from memory, health shows it', {
   skip: typeof disk === 'string' ? disk : false
 }, async (t) => {
-  const { folder, remount, unmount } = disk as Exclude<typeof disk, string>
+  const { folder, remount, unmount } = disk as SmallDisk
   t.teardown(unmount)
   const idp = await identityProvider(t, { tokenTtlSeconds: 3600 })
   const upstream = await echoUpstream(t)
@@ -92,7 +56,8 @@ t.test('a full disk, then a read-only one: a clear error, serving goes on from m
     const body = await health()
     t.equal(body.status, 'ok')
     t.match(body.storeError, /^cannot write the token file .*tokens\.json \(ENOSPC\)$/)
-    t.same(readdirSync(folder), ['filler'], 'no token file, and no temp file left behind')
+    t.same(readdirSync(folder), ['filler'], 'no token file, no temp file, and no empty lock file left behind')
+    t.match(gw.output(), /cannot lock the token file .*tokens\.json \(ENOSPC\): starting without the lock/)
   })
 
   await t.test('space again: the next refresh is saved and the error clears', async (t) => {
@@ -101,6 +66,7 @@ t.test('a full disk, then a read-only one: a clear error, serving goes on from m
     t.equal(await seen(), `Bearer ${idp.issued[1]}`)
     t.equal((await health()).storeError, null)
     t.equal(stored().refreshToken, idp.validRefreshToken, 'the file holds the newest refresh token')
+    t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid, gw.child.pid, 'the save took the lock it could not take at start-up')
   })
 
   await t.test('read-only: the refresh is served from memory, the file keeps the last pair, whole', async (t) => {
@@ -120,7 +86,7 @@ t.test('a full disk, then a read-only one: a clear error, serving goes on from m
     t.equal(await seen(), `Bearer ${idp.issued[3]}`)
     t.equal((await health()).storeError, null)
     t.equal(stored().refreshToken, idp.validRefreshToken)
-    t.same(readdirSync(folder), ['tokens.json'])
+    t.same(readdirSync(folder).sort(), ['tokens.json', 'tokens.json.lock'])
   })
   t.same(idp.calls.map((c) => c.status), [200, 200, 200, 200], 'every refresh presented the refresh token the previous one returned')
 })

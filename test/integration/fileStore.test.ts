@@ -43,10 +43,11 @@ t.test('SIGKILL right after a rotation, restart with the same environment: the r
 
   t.equal((statSync(path).mode & 0o777), 0o600, 'the token file is 0600')
   t.equal((statSync(folder).mode & 0o777), 0o700, 'its folder is 0700')
-  t.same(readdirSync(folder), ['tokens.json'], 'no temp file left behind')
+  t.same(readdirSync(folder).sort(), ['tokens.json', 'tokens.json.lock'], 'no temp file left behind; the killed gateway\'s lock stays')
 
   const second = await startGatewayProcess(t, env)
   t.match(second.output(), /Using the tokens from the token store/)
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid, second.child.pid, 'the restart took the dead gateway\'s lock over')
   t.equal(await seen(second.url), `Bearer ${idp.issued[0]}`, 'after the restart the stored access token serves, no new refresh')
   t.equal(idp.calls.length, 1)
   const forced = await request(`${second.url}/admin/token/refresh`, { method: 'POST', headers: { 'x-admin-key': ADMIN_KEY } })

@@ -1,6 +1,6 @@
 // Start-up in-process: which tokens the gateway starts with, what stops it, and the
 // environment read from process.env and .env.
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { Redis } from 'ioredis'
@@ -44,19 +44,30 @@ t.test('a corrupt token file without AUTH_TOKEN stops start-up naming the file; 
   t.equal(readdirSync(folder).filter((name) => name.includes('.corrupt-')).length, 1)
 })
 
-t.test('temp files an interrupted write left beside the token file are removed at start-up, with a warning', async (t) => {
+t.test('temp files an interrupted write left: a newer whole record is adopted, the rest removed, with warnings naming paths only', async (t) => {
   const folder = emptyWorkdir()
   const path = join(folder, 'tokens.json')
-  // What a kill between the temp file's creation and its rename leaves: the pid of a process gone.
-  const leftover = join(folder, `.tokens.json.${process.pid}.deadbeef.tmp`)
-  writeFileSync(leftover, '{"accessToken":"at_half_written"}', { mode: 0o600 })
   const upstream = await echoUpstream(t)
+  const first = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
+  await first.app.close()
+  const stored = JSON.parse(readFileSync(path, 'utf8')) as { version: number }
+  // What a kill between the temp file's fsync and its rename leaves, and a kill in the middle of its write.
+  const newer = join(folder, `.tokens.json.${process.pid}.0000beef.tmp`)
+  writeFileSync(newer, JSON.stringify({ ...stored, accessToken: 'opaque-from-the-temp-file', version: stored.version + 1 }), { mode: 0o600 })
+  const torn = join(folder, `.tokens.json.${process.pid}.deadbeef.tmp`)
+  writeFileSync(torn, '{"accessToken":"at_half_written"', { mode: 0o600 })
+
   const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
-  const line = gw.logs.map((text) => JSON.parse(text) as { level: number, msg: string, paths?: string[] })
-    .find((entry) => entry.msg.startsWith('Removed 1 temp file'))
-  t.match(line, { level: 40, paths: [leftover] })
-  t.same(readdirSync(folder), ['tokens.json'], 'only the token file is left')
-  t.notMatch(gw.logText(), 'at_half_written', 'the leftover\'s content is not logged')
+  const entries = gw.logs.map((text) => JSON.parse(text) as { level: number, msg: string, paths?: string[], adopted?: string, path?: string })
+  t.match(entries.find((entry) => entry.msg.startsWith('Adopted ')), {
+    level: 40, adopted: newer, path, msg: `Adopted ${newer} as the token file: an interrupted write had saved newer tokens in it`
+  })
+  t.match(entries.find((entry) => entry.msg.startsWith('Removed 1 temp file')), { level: 40, paths: [torn] })
+  t.same(readdirSync(folder).sort(), ['tokens.json', 'tokens.json.lock'], 'the token file, and the lock while the gateway runs')
+  const res = await request(`${gw.url}/x`)
+  t.equal((await res.body.json() as { authorization: string }).authorization, 'Bearer opaque-from-the-temp-file', 'the adopted tokens serve')
+  t.notMatch(gw.logText(), 'at_half_written', 'no temp file\'s content is logged')
+  t.notMatch(gw.logText(), 'opaque-from-the-temp-file')
 })
 
 t.test('environment tokens that differ from the seed win, and say so', async (t) => {
@@ -126,5 +137,5 @@ t.test('folders for the file store are created on demand', async (t) => {
   const path = join(base, 'a', 'b', 'c', 'tokens.json')
   const upstream = await echoUpstream(t)
   await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
-  t.same(readdirSync(join(base, 'a', 'b', 'c')), ['tokens.json'])
+  t.same(readdirSync(join(base, 'a', 'b', 'c')).sort(), ['tokens.json', 'tokens.json.lock'])
 })

@@ -1,6 +1,7 @@
 // The store and token plugins in-process: which store TOKEN_STORE builds, start-up precedence
 // and its failure modes, and the Redis wiring (announcements between replicas, outage, resync).
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
@@ -143,7 +144,10 @@ t.test('file: environment tokens that cannot be saved at start-up are served fro
   mkdirSync(folder, { mode: 0o700 })
   lockFolder(t, folder)
   const upstream = await echoUpstream(t)
-  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-env', TOKEN_STORE: 'file', TOKEN_STORE_PATH: join(folder, 'tokens.json') })
+  const path = join(folder, 'tokens.json')
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-env', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
+  const warning = gw.logs.map((text) => JSON.parse(text) as { level: number, msg: string }).find((entry) => entry.msg.startsWith('cannot lock'))
+  t.match(warning, { level: 40, msg: `cannot lock the token file ${path} (${process.getuid?.() === 0 ? 'EPERM' : 'EACCES'}): starting without the lock; the first save that can takes it` })
   t.match(gw.logText(), /Could not save the tokens to the store; serving them from memory/)
   t.match(gw.app.tokenService.getHealth().storeError, /cannot write the token file/)
   const res = await request(`${gw.url}/x`)
@@ -165,5 +169,73 @@ t.test('file: the stored tokens win when the environment is the one they came fr
   t.match(second.logText(), /is readable by other users/, 'the folder is 0755')
   const res = await request(`${second.url}/x`)
   t.equal((await res.body.json() as { authorization: string }).authorization, 'Bearer opaque-replaced')
-  t.same(readdirSync(folder), ['tokens.json'])
+  t.same(readdirSync(folder).sort(), ['tokens.json', 'tokens.json.lock'], 'the token file, and the lock of the running gateway')
+})
+
+/** A lock file as a gateway on another host leaves it, its heartbeat `ageMs` old. */
+function foreignLock (path: string, ageMs = 0): void {
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid: 4242, hostname: 'gw-elsewhere', startedAt: '2026-11-30T12:00:00.000Z', nonce: 'theirs' }), { mode: 0o600 })
+  const at = new Date(Date.now() - ageMs)
+  utimesSync(`${path}.lock`, at, at)
+}
+
+t.test('file: a token file another gateway holds stops start-up naming TOKEN_STORE_PATH, the path and the holder', async (t) => {
+  const folder = emptyWorkdir()
+  const path = join(folder, 'tokens.json')
+  foreignLock(path)
+  const err = await buildFails({ AUTH_TOKEN: 'a', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
+  t.same(err.problems, [{
+    variable: 'TOKEN_STORE_PATH',
+    message: `${path} is in use by another gateway (pid 4242 on host gw-elsewhere, since 2026-11-30T12:00:00.000Z; lock file ${path}.lock): stop that gateway, or give this one a TOKEN_STORE_PATH of its own`
+  }])
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).nonce, 'theirs', 'their lock is untouched')
+  t.same(readdirSync(folder), ['tokens.json.lock'], 'nothing written')
+
+  foreignLock(path, 31_000)
+  const upstream = await echoUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid, process.pid, 'its heartbeat 31 s old: taken over')
+  await gw.app.close()
+  t.same(readdirSync(folder), ['tokens.json'], 'and let go on close')
+})
+
+t.test('file: a start-up that fails after the lock was taken lets it go', async (t) => {
+  const folder = emptyWorkdir()
+  const path = join(folder, 'tokens.json')
+  writeFileSync(path, 'not a record', { mode: 0o600 })
+  const err = await buildFails({ TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
+  t.match(err.problems[0].message, 'cannot be used')
+  t.same(readdirSync(folder), ['tokens.json'], 'no lock left behind')
+})
+
+t.test('file: a lost lock is logged as an error; saves then fail while the other gateway holds it', async (t) => {
+  const folder = emptyWorkdir()
+  const path = join(folder, 'tokens.json')
+  const upstream = await echoUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-1', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
+  foreignLock(path)
+  await gw.app.tokenService.replaceTokens('opaque-2', null)
+  const line = gw.logs.map((text) => JSON.parse(text) as { level: number, msg: string, path?: string }).find((entry) => entry.msg.startsWith('Lost the lock'))
+  t.match(line, {
+    level: 50,
+    path,
+    msg: `Lost the lock on the token file: the lock file ${path}.lock was taken over by another process while this gateway held it; each save takes it again first, and fails while another gateway holds it`
+  })
+  t.match(gw.app.tokenService.getHealth().storeError, `cannot write the token file ${path}: another gateway holds its lock (pid 4242 on host gw-elsewhere`)
+  t.equal(JSON.parse(readFileSync(path, 'utf8')).accessToken, 'opaque-1', 'the other gateway\'s file is not written')
+  const res = await request(`${gw.url}/x`)
+  t.equal((await res.body.json() as { authorization: string }).authorization, 'Bearer opaque-2', 'served from memory')
+})
+
+t.test('file: a temp file that cannot be adopted stops start-up naming TOKEN_STORE_PATH, and lets the lock go', { skip: process.getuid?.() === 0 ? false : 'chattr +i needs root' }, async (t) => {
+  const folder = emptyWorkdir()
+  const path = join(folder, 'tokens.json')
+  const stored = { accessToken: 'opaque-1', refreshToken: null, expiresAtMs: null, version: 1, seedFingerprint: null, updatedAt: new Date().toISOString() }
+  writeFileSync(path, JSON.stringify(stored), { mode: 0o600 })
+  writeFileSync(join(folder, '.tokens.json.77.0123abcd.tmp'), JSON.stringify({ ...stored, version: 2 }), { mode: 0o600 })
+  t.teardown(() => { execFileSync('chattr', ['-i', path]) })
+  execFileSync('chattr', ['+i', path])
+  const err = await buildFails({ AUTH_TOKEN: 'a', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
+  t.same(err.problems, [{ variable: 'TOKEN_STORE_PATH', message: `cannot recover the temp files beside the token file ${path} (EPERM)` }])
+  t.same(readdirSync(folder).sort(), ['.tokens.json.77.0123abcd.tmp', 'tokens.json'], 'the newer tokens kept, the lock let go')
 })

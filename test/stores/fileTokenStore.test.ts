@@ -1,12 +1,16 @@
 // The file store over real temporary folders: what is on disk after a save (mode, content, no temp
-// files), what a failed save leaves behind, queued saves, and the errors of load.
+// files), what a failed save leaves behind, queued saves, the errors of load, the temp files a
+// crash left, and the lock a gateway holds.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { StoreLockedError } from '../../src/errors.js'
 import { FileTokenStore } from '../../src/stores/fileTokenStore.js'
 import type { TokenRecord } from '../../src/stores/tokenStore.js'
+import { lockContender } from '../helpers/lockContender.js'
 import { record, storeError } from '../helpers/stores.js'
 
 function tempDir (t: Test): string {
@@ -238,28 +242,154 @@ t.test('exposedPaths reports the folder and the file when group or others have a
   t.same(await store.exposedPaths(), [folder], 'a missing file is skipped; the folder is still checked')
 })
 
-t.test('removeLeftoverTempFiles removes what interrupted writes left, and nothing else', async (t) => {
+/** A temp file as write() names them, holding `text`. */
+function leftover (dir: string, text: string, pid = 4242): string {
+  const path = join(dir, `.tokens.json.${pid}.${randomBytes(4).toString('hex')}.tmp`)
+  writeFileSync(path, text, { mode: 0o600 })
+  return path
+}
+const whole = (version: number): string => `${JSON.stringify(record(version), null, 2)}\n`
+
+t.test('recoverTempFiles: the newest whole record newer than the token file is adopted, every other temp file removed', async (t) => {
   const dir = tempDir(t)
   const path = join(dir, 'tokens.json')
   const store = new FileTokenStore(path)
-  t.same(await new FileTokenStore(join(dir, 'missing', 'tokens.json')).removeLeftoverTempFiles(), [], 'no folder yet: nothing to do')
-  await store.save(record(1))
-  // A pid that ran and has exited: the child's own.
-  const deadPid = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }))
-  const leftovers = {
-    dead: `.tokens.json.${deadPid}.0123abcd.tmp`,
-    ownPid: `.tokens.json.${process.pid}.89abcdef.tmp`
-  }
-  const kept = {
-    live: `.tokens.json.${process.ppid}.00ff00ff.tmp`,
-    otherFile: `.other.json.${deadPid}.0123abcd.tmp`,
-    notOurs: `.tokens.json.${deadPid}.backup`,
-    corrupt: 'tokens.json.corrupt-2026-11-28T00-00-00-000Z'
-  }
-  for (const name of [...Object.values(leftovers), ...Object.values(kept)]) writeFileSync(join(dir, name), '{"accessToken":"at_0"}', { mode: 0o600 })
+  t.same(await new FileTokenStore(join(dir, 'missing', 'tokens.json')).recoverTempFiles(), { adopted: null, movedAside: null, removed: [] }, 'no folder yet: nothing to do')
+  await store.save(record(3))
+  const newer = leftover(dir, whole(5))
+  const newest = leftover(dir, whole(6))
+  const removed = [
+    leftover(dir, whole(4)),
+    leftover(dir, whole(2)),
+    leftover(dir, whole(3)),
+    leftover(dir, whole(6).slice(0, 40)),
+    leftover(dir, ''),
+    leftover(dir, JSON.stringify({ ...record(9), accessToken: '' }))
+  ]
+  const kept = ['.other.json.4242.0123abcd.tmp', '.tokens.json.4242.backup', '.tokens.json.4242.0123ABCD.tmp', 'tokens.json.corrupt-2026-11-28T00-00-00-000Z']
+  for (const name of kept) writeFileSync(join(dir, name), whole(99), { mode: 0o600 })
 
-  const removed = await store.removeLeftoverTempFiles()
-  t.same(removed.sort(), Object.values(leftovers).map((name) => join(dir, name)).sort())
-  t.same(readdirSync(dir).sort(), [...Object.values(kept), 'tokens.json'].sort(), 'the token file and everything else stay')
-  t.same(onDisk(path), record(1))
+  const recovery = await store.recoverTempFiles()
+  t.equal(recovery.adopted, newest, 'the highest version wins')
+  t.equal(recovery.movedAside, null)
+  t.same(recovery.removed.sort(), [newer, ...removed].sort(), 'older, equal, torn and invalid ones are removed, and the newer one that lost')
+  t.same(await store.load(), record(6))
+  t.equal(statSync(path).mode & 0o777, 0o600)
+  t.same(readdirSync(dir).sort(), [...kept, 'tokens.json'].sort(), 'other files stay')
+  t.same(await store.recoverTempFiles(), { adopted: null, movedAside: null, removed: [] }, 'nothing left to do')
+})
+
+t.test('recoverTempFiles: with no token file a whole record is adopted; with none newer nothing is', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  const only = leftover(dir, whole(0))
+  t.same(await store.recoverTempFiles(), { adopted: only, movedAside: null, removed: [] }, 'version 0 beats no file')
+  t.same(await store.load(), record(0))
+
+  const torn = leftover(dir, '{"accessToken": "at_1", "refr')
+  const same = leftover(dir, whole(0))
+  t.same((await store.recoverTempFiles()).removed.sort(), [same, torn].sort())
+  t.same(await store.load(), record(0), 'the token file is untouched')
+})
+
+t.test('recoverTempFiles: an unusable token file is moved aside, kept, before a temp file replaces it', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  writeFileSync(path, '{"accessToken": "at_', { mode: 0o600 })
+  const temp = leftover(dir, whole(1))
+  const recovery = await store.recoverTempFiles()
+  t.equal(recovery.adopted, temp)
+  t.match(recovery.movedAside, /tokens\.json\.corrupt-/)
+  t.equal(readFileSync(recovery.movedAside!, 'utf8'), '{"accessToken": "at_', 'kept as it was')
+  t.same(await store.load(), record(1))
+
+  writeFileSync(path, 'garbage again')
+  t.same(await store.recoverTempFiles(), { adopted: null, movedAside: null, removed: [] }, 'without a temp file an unusable token file is left to start-up')
+  t.equal(readFileSync(path, 'utf8'), 'garbage again')
+})
+
+t.test('recoverTempFiles: StoreError when a temp file cannot be adopted, which is left in place', { skip: process.getuid?.() === 0 ? false : 'chattr +i needs root' }, async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const store = new FileTokenStore(path)
+  await store.save(record(1))
+  const temp = leftover(dir, whole(2))
+  t.teardown(() => { execFileSync('chattr', ['-i', path]) })
+  execFileSync('chattr', ['+i', path])
+  const err = await storeError(t, store.recoverTempFiles())
+  t.equal(err.message, `cannot recover the temp files beside the token file ${path} (EPERM)`)
+  t.equal(readFileSync(temp, 'utf8'), whole(2), 'the newer tokens are still there')
+  execFileSync('chattr', ['-i', path])
+})
+
+t.test('lock: taken for as long as the store is open, beside the token file; close lets it go', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'state', 'tokens.json')
+  const store = new FileTokenStore(path)
+  t.equal(store.lockFile.path, `${path}.lock`)
+  await store.lock()
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid, process.pid)
+  await store.save(record(1))
+  t.same(readdirSync(join(dir, 'state')).sort(), ['tokens.json', 'tokens.json.lock'])
+  t.same(await new FileTokenStore(path).load(), record(1), 'a reader needs no lock')
+  await store.close()
+  t.same(readdirSync(join(dir, 'state')), ['tokens.json'], 'the lock is gone')
+})
+
+t.test('lock: another live gateway holds it: StoreLockedError, and nothing written', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const holder = await lockContender(t)
+  t.same(await holder.acquire(`${path}.lock`), { won: true })
+  const store = new FileTokenStore(path)
+  const err = await store.lock().then(() => null, (e: unknown) => e)
+  t.ok(err instanceof StoreLockedError)
+  t.match((err as StoreLockedError).holder, `pid ${holder.pid} on host ${hostname()}, since `)
+  const saveErr = await storeError(t, store.save(record(1)))
+  t.match(saveErr.message, `cannot write the token file ${path}: another gateway holds its lock (pid ${holder.pid} on host ${hostname()}, since `)
+  t.same(readdirSync(dir), ['tokens.json.lock'], 'no token file, no temp file')
+})
+
+t.test('lock: one that cannot be made is a StoreError, and each save tries again', async (t) => {
+  const dir = tempDir(t)
+  const blocker = join(dir, 'not-a-folder')
+  writeFileSync(blocker, 'plain file')
+  const path = join(blocker, 'sub', 'tokens.json')
+  const store = new FileTokenStore(path)
+  const err = await storeError(t, store.lock())
+  t.equal(err.message, `cannot lock the token file ${path} (ENOTDIR)`)
+  const saveErr = await storeError(t, store.save(record(1)))
+  t.equal(saveErr.message, `cannot write the token file ${path} (ENOTDIR)`, 'the save names the same cause')
+  rmSync(blocker)
+  await store.save(record(2))
+  t.same(await store.load(), record(2), 'once possible, the save takes the lock and writes')
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid, process.pid)
+  await store.close()
+  t.equal(existsSync(`${path}.lock`), false)
+})
+
+t.test('lock: lost while open, a save takes it again when free and fails while another holds it', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json')
+  const lost: string[] = []
+  const store = new FileTokenStore(path, { lock: { onLost: (message) => { lost.push(message) } } })
+  await store.lock()
+  await store.save(record(1))
+  rmSync(`${path}.lock`)
+  await store.save(record(2))
+  t.same(lost, [`the lock file ${path}.lock was removed while this gateway held it`])
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).pid, process.pid, 'taken again')
+  t.same(await store.load(), record(2))
+
+  // Taken over by a gateway on another host that found it abandoned.
+  writeFileSync(`${path}.lock.new`, JSON.stringify({ pid: 7, hostname: 'another-host', startedAt: '2026-11-30T12:00:00.000Z', nonce: 'theirs' }))
+  renameSync(`${path}.lock.new`, `${path}.lock`)
+  const err = await storeError(t, store.save(record(3)))
+  t.equal(err.message, `cannot write the token file ${path}: another gateway holds its lock (pid 7 on host another-host, since 2026-11-30T12:00:00.000Z)`)
+  t.same(await store.load(), record(2), 'the other gateway\'s file is not written')
+  t.equal(lost.length, 2)
+  await store.close()
+  t.equal(JSON.parse(readFileSync(`${path}.lock`, 'utf8')).nonce, 'theirs', 'close leaves their lock')
 })
