@@ -58,6 +58,11 @@ function watchBody (request: FastifyRequest, reply: FastifyReply, timeoutMs: num
     // Once the response has finished, Node's keep-alive timer owns the socket's timeout.
     if (!reply.raw.writableFinished) raw.socket.setTimeout(0)
   })
+  // Answered before its body ended (a refused key, an unknown admin route): Node has just set
+  // its keep-alive timer on the connection; while the body is still due, ours applies.
+  reply.raw.once('finish', () => {
+    if (!raw.complete) raw.setTimeout(timeoutMs)
+  })
 }
 
 export default fp(clientLimitsPlugin, { name: 'tokengate-client-limits', fastify: '5.x', dependencies: ['tokengate-config'] })

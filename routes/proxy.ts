@@ -190,12 +190,14 @@ function upstreamFailed (reply: FastifyReply<any, any>, error: Error & { statusC
   const timedOut = error.statusCode === 504
   // reply-from wraps the undici error (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, a TLS code) as the cause.
   const code = (error.cause as { code?: string } | undefined)?.code
+  /* c8 ignore start -- needs a process out of descriptors: test/integration/capacity.test.ts runs the built gateway under `ulimit -n` (child processes are not counted) */
   if (code !== undefined && OUT_OF_DESCRIPTORS.has(code)) {
     reply.log.warn({ code }, 'No file descriptor left for an upstream connection; answering 503')
     reply.code(503).header('retry-after', String(UPSTREAM_BUSY_RETRY_AFTER_S))
       .send({ error: 'upstream_busy', message: 'every upstream connection is in use; try again shortly' })
     return
   }
+  /* c8 ignore stop */
   reply.log.warn({ code }, timedOut
     ? 'Upstream did not answer in time'
     : isCertificateError(code)

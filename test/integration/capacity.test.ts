@@ -7,7 +7,10 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { connect, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { startGatewayProcess } from '../helpers/process.js'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { CHILD_ENV, SERVER_ENTRY, startGatewayProcess } from '../helpers/process.js'
+import { waitFor } from '../helpers/servers.js'
 
 interface SseUpstream { url: string, open: () => number }
 
@@ -73,14 +76,25 @@ async function timedGet (url: string): Promise<{ ms: number, status: number, ret
   return { ms: performance.now() - started, status: res.statusCode, retryAfter: res.headers['retry-after'] as string | undefined, body }
 }
 
+function rssMb (pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+}
+
 const gauge = (metrics: string, name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1])
 
 t.test('1,000 concurrent server-sent-event streams all receive events; short requests meanwhile answer in well under a second', async (t) => {
   const upstream = await sseUpstream(t)
   const gw = await startGatewayProcess(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-capacity-token' })
+  // Warmed up with a hundred streams first, so the measure is of streams, not of code loaded late.
+  const warm = await openStreams(gw.url, 100)
+  for (const stream of warm) stream.close()
+  await waitFor(() => upstream.open() === 0, 5000, 'the warm-up streams to end')
+  const rssBefore = rssMb(gw.child.pid!)
   const streams = await openStreams(gw.url, 1000)
   t.teardown(() => { for (const stream of streams) stream.close() })
   t.equal(upstream.open(), 1000, 'a thousand streams open at the upstream')
+  const perStreamKb = (rssMb(gw.child.pid!) - rssBefore) * 1024 / 1000
+  t.ok(perStreamKb < 100, `memory per open stream: ${perStreamKb.toFixed(1)} KB (the machine's memory is the limit, not a pool)`)
 
   const short: number[] = []
   for (let i = 0; i < 20; i++) {
@@ -153,4 +167,37 @@ t.test('130 clients that announce a 2 MB body and send none: others are served, 
   t.ok(cut.every((entry) => /^HTTP\/1\.1 408 /.test(entry.received)), 'each with 408 (no response had started)')
   t.ok(cut.every((entry) => entry.closedAt! - openedAt >= 1400), 'not before CLIENT_TIMEOUT')
   t.match(JSON.parse(cut[0].received.split('\r\n\r\n')[1]), { error: 'client_timeout' })
+})
+
+t.test('a gateway out of file descriptors answers 503 upstream_busy, stays up, and serves again once streams end', async (t) => {
+  const upstream = await sseUpstream(t)
+  // The built gateway under a limit of 80 descriptors: about 30 streams (a client and an upstream socket each) use them up.
+  const child = spawn('sh', ['-c', 'ulimit -n 80 && exec "$0" "$1"', process.execPath, SERVER_ENTRY], {
+    env: { PATH: process.env.PATH ?? '', ...CHILD_ENV, HOST: '127.0.0.1', PORT: '0', TOKEN_STORE: 'memory', UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-capacity-token' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  t.teardown(() => { child.kill('SIGKILL') })
+  await waitFor(() => /Server listening at/.test(output), 10_000, 'the gateway to listen')
+  const url = `http://127.0.0.1:${/Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]}`
+
+  const opened: ClientStream[] = []
+  const refused: string[] = []
+  for (let i = 0; i < 50; i++) {
+    try {
+      opened.push(await openStream(url))
+    } catch (err) {
+      refused.push((err as Error).message)
+    }
+  }
+  t.ok(opened.length >= 10, `${opened.length} streams held`)
+  t.ok(refused.length > 0 && refused.every((message) => message === 'stream answered 503'), `the ${refused.length} beyond the descriptors got 503`)
+  t.match(output, /"code":"EMFILE","msg":"No file descriptor left for an upstream connection; answering 503"/)
+  t.equal(child.exitCode, null, 'the gateway is still up')
+  for (const stream of opened) stream.close()
+  await waitFor(() => upstream.open() === 0, 5000, 'the streams to end')
+  const again = await timedGet(`${url}/short`)
+  t.equal(again.status, 200, 'served again once descriptors are free')
 })
