@@ -55,6 +55,13 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
   gauge('tokengate_token_expires_in_seconds',
     'Seconds until the access token expires; 0 when no usable token is held, +Inf when its expiry is unknown (opaque token)',
     tokenExpiresInSeconds)
+  // eslint-disable-next-line no-new -- a registered metric lives in its registry
+  new Gauge({
+    name: 'tokengate_token_refresh_overdue_seconds',
+    help: 'Seconds the access token has been past its refresh time without being renewed (0 while it is not due); alert on this, not on expires_in, with short-lived tokens',
+    registers,
+    collect () { this.set(service.refreshOverdueMs() / 1000) }
+  })
   gauge('tokengate_token_refresh_consecutive_failures',
     'Refreshes that failed in a row since the last success', (h) => h.consecutiveFailures)
   gauge('tokengate_token_refresh_token_rejected',

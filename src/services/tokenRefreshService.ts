@@ -715,6 +715,17 @@ export class TokenRefreshService {
       'the token is refreshed ahead of its expiry by a timer of its own; the periodic check is only a safety net')
   }
 
+  /**
+   * How long the current token has been past its refresh time without being renewed, in ms; 0
+   * while it is not due, and for a token of unknown expiry. A healthy gateway renews at once, so
+   * a value that grows means refreshes are not working, whatever the token's length.
+   */
+  refreshOverdueMs (): number {
+    const current = this.current
+    if (current === null || current.expiresAtMs === null) return 0
+    return Math.max(0, this.now() - current.refreshAtMs)
+  }
+
   /** Seconds a caller should wait before trying again when no token can be had. */
   retryAfterSeconds (): number {
     return Math.max(1, Math.ceil((this.nextAttemptAtMs - this.now()) / 1000))

@@ -34,6 +34,10 @@ t.test('/metrics is the Prometheus text format, open, never proxied, with the pr
   }
   const types: Record<string, string> = {
     tokengate_token_expires_in_seconds: 'gauge',
+    tokengate_token_refresh_overdue_seconds: 'gauge',
+    tokengate_upstream_connections_in_use: 'gauge',
+    tokengate_upstream_requests_waiting: 'gauge',
+    tokengate_replay_buffer_bytes: 'gauge',
     tokengate_token_refresh_consecutive_failures: 'gauge',
     tokengate_token_refresh_token_rejected: 'gauge',
     tokengate_token_refreshes_total: 'counter',
@@ -48,6 +52,7 @@ t.test('/metrics is the Prometheus text format, open, never proxied, with the pr
   t.equal(sample(text, 'tokengate_token_store_errors_total{operation="save"}'), 0)
   const expiresIn = sample(text, 'tokengate_token_expires_in_seconds')
   t.ok(expiresIn > 3590 && expiresIn <= 3600, `seconds until expiry (${expiresIn})`)
+  t.equal(sample(text, 'tokengate_token_refresh_overdue_seconds'), 0, 'not due: nothing overdue')
   t.equal(upstream.received.length, 0, 'the upstream never saw /metrics')
   t.notOk(text.includes(idp.email) || text.includes(idp.subject), 'no identity in the metrics')
 })
@@ -73,6 +78,9 @@ t.test('refreshes move the counters by trigger and outcome; the gauges follow th
   t.equal(sample(text, 'tokengate_token_refresh_token_rejected'), 1)
   const expiring = sample(text, 'tokengate_token_expires_in_seconds')
   t.ok(expiring > 100 && expiring <= 120, `the old token still counts down (${expiring})`)
+  // Due 5 minutes before its exp, 2 minutes away: overdue by about 3 minutes, and growing.
+  const overdue = sample(text, 'tokengate_token_refresh_overdue_seconds')
+  t.ok(overdue >= 180 && overdue < 200, `past its refresh time and not renewed (${overdue} s)`)
 
   // New tokens from an operator, then a forced refresh: an admin success.
   await gw.app.tokenService.replaceTokens(idp.mint(60, { iat: nowSeconds() - 3600 }), idp.validRefreshToken)
@@ -86,6 +94,7 @@ t.test('refreshes move the counters by trigger and outcome; the gauges follow th
   t.equal(sample(text, 'tokengate_token_refresh_token_rejected'), 0)
   const fresh = sample(text, 'tokengate_token_expires_in_seconds')
   t.ok(fresh > 590 && fresh <= 600, `the new token's life (${fresh})`)
+  t.equal(sample(text, 'tokengate_token_refresh_overdue_seconds'), 0, 'renewed: nothing overdue')
 })
 
 t.test('an expired token refreshed by a request counts as trigger="request"', async (t) => {
