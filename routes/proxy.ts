@@ -185,8 +185,6 @@ function withBearer<H extends Record<string, unknown>> (token: string, headers: 
 const OUT_OF_DESCRIPTORS = new Set(['EMFILE', 'ENFILE'])
 
 function upstreamFailed (reply: FastifyReply<any, any>, error: Error & { statusCode?: number }): void {
-  // The client was already answered (cut for sending nothing in time): the failure is the cut's echo.
-  if (reply.sent) return
   const timedOut = error.statusCode === 504
   // reply-from wraps the undici error (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT, a TLS code) as the cause.
   const code = (error.cause as { code?: string } | undefined)?.code

@@ -3,6 +3,8 @@
 // /admin%2ftoken would reach the proxy, and an upstream that folds case, merges slashes or
 // decodes %2F would read them as /admin/token.
 
+const ADMIN_WORD = /admin/i
+
 /**
  * The path as a lenient server might read it: decoded once, '\' as '/', slashes merged, path
  * parameters dropped (Java servers read /admin;x/token as /admin/token), dot segments resolved,
@@ -28,6 +30,9 @@ export function normalisedPath (url: string): string {
 
 /** True for any spelling of /admin or a path under it. */
 export function isAdminPath (url: string): boolean {
+  // The proxy asks for every request: one without "admin" in any case and without an escape
+  // that could spell it cannot be one, and costs no normalising.
+  if (!url.includes('%') && !ADMIN_WORD.test(url)) return false
   const path = normalisedPath(url)
   return path === '/admin' || path.startsWith('/admin/')
 }
