@@ -1,28 +1,26 @@
-// Requests that carry an Upgrade header: while the WebSocket proxy listens for upgrades, Node hands
-// each of them to the server's 'upgrade' listener instead of its request handler. A WebSocket
-// upgrade goes on to the WebSocket proxy. Any other offer is ignored, as HTTP lets a server do
-// (RFC 9110 §7.8): Java's HttpClient (HTTP/2 by default) and `curl --http2` offer `Upgrade: h2c`
-// on their first request to an http:// URL, and such a request is served as the HTTP/1.1 request
-// it also is. Its head is written back in front of the bytes that followed it, without the upgrade
-// offer, and the connection is given back to the HTTP server to parse: body, keep-alive and
-// pipelined requests behave as on any other connection.
+// Requests that carry an Upgrade header: Node hands each of them to the server's 'upgrade' listener
+// instead of its request handler. A WebSocket upgrade goes on to the WebSocket proxy
+// (routes/proxy-websocket.ts). Any other offer is ignored, as HTTP lets a server do (RFC 9110
+// §7.8): Java's HttpClient (HTTP/2 by default) and `curl --http2` offer `Upgrade: h2c` on their
+// first request to an http:// URL, and such a request is served as the HTTP/1.1 request it also
+// is. Its head is written back in front of the bytes that followed it, without the upgrade offer,
+// and the connection is given back to the HTTP server to parse: body, keep-alive and pipelined
+// requests behave as on any other connection.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 
-type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void
+export type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void
 
 // The headers that make the offer; Connection keeps its other tokens.
 const OFFER_HEADERS = new Set(['upgrade', 'http2-settings'])
 
 /**
- * Takes the server's 'upgrade' listeners (the WebSocket proxy's) and puts one in their place:
- * WebSocket upgrades go on to them, anything else is served as plain HTTP. Either happens only once
- * the connection has answered every request it carried before the upgrade.
+ * Installs the server's one 'upgrade' listener: WebSocket upgrades go to `onWebSocket`, anything
+ * else is served as plain HTTP. Either happens only once the connection has answered every request
+ * it carried before the upgrade.
  */
-export function serveNonWebSocketUpgradesAsHttp (server: Server): void {
-  const webSocketListeners = server.listeners('upgrade') as UpgradeListener[]
-  server.removeAllListeners('upgrade')
+export function routeUpgrades (server: Server, onWebSocket: UpgradeListener): void {
   // Node emits 'upgrade' as soon as it has parsed the request's head, even while the answers to
   // earlier requests pipelined on the same connection are still being written: the socket would
   // change hands under a response in flight (a new parser's answer queued where the old one never
@@ -37,7 +35,7 @@ export function serveNonWebSocketUpgradesAsHttp (server: Server): void {
     socket.on('error', destroySocket)
     whenAnswered(socket, lastResponse.get(socket), () => {
       if (isWebSocketUpgrade(request)) {
-        for (const listener of webSocketListeners) listener.call(server, request, socket, head)
+        onWebSocket(request, socket, head)
       } else {
         serveAsHttp(server, request, socket as Socket, head)
       }
