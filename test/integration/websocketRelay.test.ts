@@ -1,5 +1,7 @@
 // The gateway's own WebSocket relay, in-process, between real ws peers: what is held before the
-// upstream is open, backpressure both ways, pings, close codes, WS_MAX_MESSAGE, shutdown.
+// upstream is open, backpressure both ways, pings, close codes, WS_MAX_MESSAGE, shutdown. The same
+// behaviours against the built gateway as a child process, with its memory measured:
+// test/integration/websocketBackpressure.test.ts.
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { WS_CLOSE_TIMEOUT_MS } from '../../routes/proxy-websocket.js'
