@@ -234,6 +234,29 @@ t.test('an Upgrade header that lists websocket among other protocols opens a Web
   t.equal(upstream.handshakes[0].upgrade, 'websocket', 'the upstream is offered the one protocol')
 })
 
+t.test('an upgrade whose path leaves the upstream\'s host or prefix is refused with 400 before any relay', async (t) => {
+  const upstream = await startWsUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: `${upstream.url}/v2`, AUTH_TOKEN: TOKEN })
+  const bare = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+  const answers: string[] = []
+  for (const [target, url] of [['/..%2f..%2fx', gw.url], ['/%2e%2e/x', gw.url], ['/x/../../y', gw.url], ['//evil.example/x', bare.url], ['/\\evil.example/x', bare.url]]) {
+    const { socket, received } = await rawConnection(t, url)
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\n${HANDSHAKE}\r\n`)
+    await waitUntil(() => socket.destroyed || socket.readableEnded, 3000, `the answer to ${target}`)
+    answers.push(`${target} ${received().split('\r\n')[0]}`)
+  }
+  t.same(answers, [
+    '/..%2f..%2fx HTTP/1.1 400 Bad Request', '/%2e%2e/x HTTP/1.1 400 Bad Request', '/x/../../y HTTP/1.1 400 Bad Request',
+    '//evil.example/x HTTP/1.1 400 Bad Request', '/\\evil.example/x HTTP/1.1 400 Bad Request'
+  ])
+  t.equal(upstream.handshakes.length, 0, 'the upstream was never asked')
+
+  t.same(upstream.requests, [], 'nor sent as a plain request')
+  await openClient(t, `${gw.url}/inside`)
+  await upstream.connection(0)
+  t.equal(upstream.handshakes.length, 1, 'a path inside the prefix is relayed')
+})
+
 t.test('shutdown closes every WebSocket with 1001, both sides, and app.close() completes', async (t) => {
   const upstream = await startWsUpstream(t)
   const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
