@@ -1,34 +1,87 @@
-// Upgrades other than WebSocket are ignored, as HTTP lets a server do (RFC 9110 §7.8): the request
-// is served as the HTTP/1.1 request it also is. Java's HttpClient (HTTP/2 by default) and
-// `curl --http2` offer `Upgrade: h2c` on their first request to an http:// URL; while the WebSocket
-// proxy listens for upgrades, Node hands every such request to that listener, which refused it with
-// a 400. The request's head is written back in front of the bytes that followed it, without the
-// upgrade offer, and the connection is given back to the HTTP server to parse: body, keep-alive
-// and pipelined requests behave as on any other connection.
-import type { IncomingMessage, Server } from 'node:http'
+// Requests that carry an Upgrade header: Node hands each of them to the server's 'upgrade' listener
+// instead of its request handler. A WebSocket upgrade goes on to the WebSocket proxy
+// (routes/proxy-websocket.ts). Any other offer is ignored, as HTTP lets a server do (RFC 9110
+// §7.8): Java's HttpClient (HTTP/2 by default) and `curl --http2` offer `Upgrade: h2c` on their
+// first request to an http:// URL, and such a request is served as the HTTP/1.1 request it also
+// is. Its head is written back in front of the bytes that followed it, without the upgrade offer,
+// and the connection is given back to the HTTP server to parse: body, keep-alive and pipelined
+// requests behave as on any other connection.
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 
-type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void
+export type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void
 
 // The headers that make the offer; Connection keeps its other tokens.
 const OFFER_HEADERS = new Set(['upgrade', 'http2-settings'])
 
-export function serveNonWebSocketUpgradesAsHttp (server: Server): void {
-  const webSocketListeners = server.listeners('upgrade') as UpgradeListener[]
-  server.removeAllListeners('upgrade')
+/**
+ * Installs the server's one 'upgrade' listener: WebSocket upgrades go to `onWebSocket`, anything
+ * else is served as plain HTTP. Either happens only once the connection has answered every request
+ * it carried before the upgrade.
+ */
+export function routeUpgrades (server: Server, onWebSocket: UpgradeListener): void {
+  // Node emits 'upgrade' as soon as it has parsed the request's head, even while the answers to
+  // earlier requests pipelined on the same connection are still being written: the socket would
+  // change hands under a response in flight (a new parser's answer queued where the old one never
+  // looks, or a second response assigned to the socket). Responses on a connection finish in the
+  // order of their requests, so the last one started tells when the connection is free.
+  const lastResponse = new WeakMap<object, ServerResponse>()
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => { lastResponse.set(request.socket, response) })
+
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (isWebSocketUpgrade(request)) {
-      for (const listener of webSocketListeners) listener.call(server, request, socket, head)
-      return
-    }
-    socket.unshift(Buffer.concat([Buffer.from(requestHeadWithoutOffer(request), 'latin1'), head]))
-    server.emit('connection', socket)
+    // Node took its own listeners off the socket: until a new owner adds one, a client that resets
+    // the connection (an error on a write of the earlier response) must not go unhandled.
+    socket.on('error', destroySocket)
+    whenAnswered(socket, lastResponse.get(socket), () => {
+      if (isWebSocketUpgrade(request)) {
+        onWebSocket(request, socket, head)
+      } else {
+        serveAsHttp(server, request, socket as Socket, head)
+      }
+    })
   })
 }
 
-function isWebSocketUpgrade (request: IncomingMessage): boolean {
-  // Node emits 'upgrade' only for a request that has an Upgrade header.
-  return /\bwebsocket\b/i.test(String(request.headers.upgrade))
+/** True when the Upgrade header lists the `websocket` protocol (RFC 6455 §4.1), in any case. */
+export function isWebSocketUpgrade (request: IncomingMessage): boolean {
+  // Node emits 'upgrade' only for a request that has an Upgrade header; several are joined with ", ".
+  return request.headers.upgrade!.split(',').some((protocol) => protocol.trim().toLowerCase() === 'websocket')
+}
+
+function whenAnswered (socket: Duplex, last: ServerResponse | undefined, proceed: () => void): void {
+  // A response's 'close' comes after the server has let go of the socket ('finish'), or when the
+  // connection is gone.
+  if (last === undefined || last.destroyed) {
+    proceed()
+    return
+  }
+  const done = (): void => {
+    last.off('close', done)
+    socket.off('close', done)
+    // A connection that closed meanwhile, or whose last answer ended it (`Connection: close`),
+    // takes no further request.
+    if (!socket.writable) {
+      socket.destroy()
+      return
+    }
+    proceed()
+  }
+  last.once('close', done)
+  socket.once('close', done)
+}
+
+function serveAsHttp (server: Server, request: IncomingMessage, socket: Socket, head: Buffer): void {
+  socket.off('error', destroySocket)
+  // The keep-alive timer an earlier response's end set would cut this request once it ran idle:
+  // Node clears it when a request arrives, as this one does again.
+  socket.setTimeout(server.timeout)
+  socket.unshift(Buffer.concat([Buffer.from(requestHeadWithoutOffer(request), 'latin1'), head]))
+  server.emit('connection', socket)
+}
+
+function destroySocket (this: Duplex): void {
+  this.destroy()
 }
 
 /** The request line and headers as the client sent them, less the upgrade offer. */

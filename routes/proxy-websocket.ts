@@ -1,17 +1,117 @@
-// The upstream's side of a proxied WebSocket. @fastify/http-proxy accepts the client's upgrade
-// before it opens the upstream connection, so when the upstream refuses the handshake all it can
-// do is close the client's socket (1011, "unexpected response"), with no log line. Two things it
-// cannot do are done here: a 401 renews the token (one refresh shared with concurrent 401s, as for
-// HTTP), so the client's next attempt carries a new one instead of failing until the periodic
-// job; and a refused or failed upstream connection is logged, naming a TLS trust failure.
-import type { ClientRequest, IncomingMessage } from 'node:http'
-import type { FastifyBaseLogger } from 'fastify'
-import type { WebSocket } from 'ws'
+// WebSocket upgrades of the proxy scope, relayed by the gateway itself (routes/proxy-websocket-relay.ts)
+// so that messages pass with backpressure and within WS_MAX_MESSAGE. An upgrade is routed like any
+// request: it passes the scope's onRequest hooks (the API key, then the token) and
+// @fastify/http-proxy's check of its destination before the relay takes the socket over.
+//
+// The client's handshake is accepted before the upstream is called, so when the upstream refuses
+// its handshake all the relay can do is close the client's socket (1011). Two more things are done
+// here: a 401 renews the token (one refresh shared with concurrent 401s, as for HTTP), so the
+// client's next attempt carries a new one instead of failing until the periodic job; and a refused
+// or failed upstream connection is logged, naming a TLS trust failure.
+import { ServerResponse, type ClientRequest, type IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { WebSocket, WebSocketServer } from 'ws'
 import type { TokenRefreshService } from '../src/services/tokenRefreshService.js'
 import { isCertificateError } from '../src/utils/tlsErrors.js'
+import { routeUpgrades } from './proxy-upgrade.js'
+import { WebSocketRelay } from './proxy-websocket-relay.js'
+
+/**
+ * At shutdown every WebSocket is closed with 1001; a peer that has not finished the closing
+ * handshake this long after has its socket cut, so it cannot hold the shutdown.
+ */
+export const WS_CLOSE_TIMEOUT_MS = 5_000
+
+type UnauthorizedRecovery = Pick<TokenRefreshService, 'recoverFromUnauthorized'>
+
+export interface WebSocketProxyOptions {
+  /** The upstream's origin, http: or https:; the path is the proxy's destination. */
+  upstreamOrigin: string
+  /** CAs the upstream's certificate is checked against; undefined: the system's. */
+  ca: string[] | undefined
+  /** WS_MAX_MESSAGE: the largest message taken from either side. */
+  maxMessageBytes: number
+  /** Until the upstream has answered the handshake (UPSTREAM_TIMEOUT). */
+  handshakeTimeoutMs: number
+  service: UnauthorizedRecovery
+}
+
+export interface WebSocketProxy {
+  /** True for a request that came as a WebSocket upgrade. */
+  isUpgrade (request: FastifyRequest): boolean
+  /** Takes the upgrade over from Fastify: accepts the client and relays it to `dest` upstream. */
+  relay (request: FastifyRequest, reply: FastifyReply, dest: string): void
+}
+
+export function setupWebSocketProxy (fastify: FastifyInstance, options: WebSocketProxyOptions): WebSocketProxy {
+  const upgrades = new WeakMap<IncomingMessage, { socket: Duplex, head: Buffer }>()
+  // Pings are relayed, so each is answered by the far end, not by the gateway on its behalf.
+  const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: options.maxMessageBytes, autoPong: false })
+  const wsOrigin = options.upstreamOrigin.replace(/^http/, 'ws')
+  const relays = new Set<WebSocketRelay>()
+
+  routeUpgrades(fastify.server, (rawRequest, socket, head) => {
+    upgrades.set(rawRequest, { socket, head })
+    // Routed as @fastify/http-proxy does it: a response on the socket, for the hooks to answer with.
+    const rawResponse = new ServerResponse(rawRequest)
+    rawResponse.assignSocket(socket as Socket)
+    // Answered by a hook or a local route (401, 503, 404, …): that answer ends the connection.
+    rawResponse.on('finish', () => { socket.destroy() })
+    fastify.routing(rawRequest, rawResponse)
+  })
+
+  let cut: NodeJS.Timeout | undefined
+  // Before the server stops: it waits for every connection, and an open WebSocket never ends on its own.
+  fastify.addHook('preClose', async () => {
+    // From now on an upgrade still on its way through the hooks is refused (503).
+    wss.close()
+    for (const relay of relays) relay.close(1001, 'gateway shutting down')
+    cut = setTimeout(() => { for (const relay of relays) relay.terminate() }, WS_CLOSE_TIMEOUT_MS)
+  })
+  fastify.addHook('onClose', async () => {
+    await Promise.all([...relays].map((relay) => relay.ended))
+    clearTimeout(cut)
+  })
+
+  const connectUpstream = (request: FastifyRequest, dest: string, protocol: string): WebSocket => {
+    const url = new URL(dest, wsOrigin)
+    url.search = new URL(request.url, 'ws://gateway.invalid').search
+    // Built from scratch: of the client's handshake headers only the cookie is carried over, never
+    // its authorization, x-api-key or x-admin-key.
+    const headers: Record<string, string> = { authorization: `Bearer ${request.upstreamToken}` }
+    if (request.headers.cookie !== undefined) headers.cookie = request.headers.cookie
+    return new WebSocket(url, protocol === '' ? [] : [protocol], {
+      headers,
+      ca: options.ca,
+      maxPayload: options.maxMessageBytes,
+      handshakeTimeout: options.handshakeTimeoutMs,
+      autoPong: false,
+      finishRequest: watchUpstreamHandshake(request.log, options.service)
+    })
+  }
+
+  return {
+    isUpgrade: (request) => upgrades.has(request.raw),
+    relay: (request, reply, dest) => {
+      const { socket, head } = upgrades.get(request.raw)!
+      reply.hijack()
+      // ws takes nothing but `Upgrade: websocket`; a list that offers it among others has chosen it.
+      request.raw.headers.upgrade = 'websocket'
+      wss.handleUpgrade(request.raw, socket, head, (client) => {
+        // The client's first subprotocol was accepted; the upstream is offered that one.
+        const upstream = connectUpstream(request, dest, client.protocol)
+        const relay = new WebSocketRelay(client, upstream, { log: request.log, maxMessageBytes: options.maxMessageBytes })
+        relays.add(relay)
+        relay.ended.then(() => { relays.delete(relay) })
+      })
+    }
+  }
+}
 
 /** ws's `finishRequest` option: called with the upstream handshake request before it is sent. */
-export function watchUpstreamHandshake (log: FastifyBaseLogger, service: Pick<TokenRefreshService, 'recoverFromUnauthorized'>):
+export function watchUpstreamHandshake (log: FastifyBaseLogger, service: UnauthorizedRecovery):
 (request: ClientRequest, upstream: WebSocket) => void {
   return (request, upstream) => {
     const token = String(request.getHeader('authorization')).slice('Bearer '.length)
@@ -28,11 +128,14 @@ export function watchUpstreamHandshake (log: FastifyBaseLogger, service: Pick<To
         log.warn({ statusCode: response.statusCode }, 'Upstream refused a WebSocket upgrade; closing it (1011)')
       }
     })
-    upstream.once('error', (err: Error & { code?: string }) => {
+    const failed = (err: Error & { code?: string }): void => {
       log.warn({ code: err.code, reason: err.message }, isCertificateError(err.code)
         ? 'Upstream TLS certificate not trusted; closing the WebSocket (1011) (a private CA can be trusted with UPSTREAM_CA_FILE)'
         : 'Upstream WebSocket connection failed; closing it (1011)')
-    })
+    }
+    upstream.once('error', failed)
+    // Once open, an error is no longer about the connection (the relay reports a message too big).
+    upstream.once('open', () => { upstream.off('error', failed) })
     request.end()
   }
 }

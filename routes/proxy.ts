@@ -4,7 +4,7 @@
 import { METHODS } from 'node:http'
 import { rootCertificates } from 'node:tls'
 import fastifyHttpProxy from '@fastify/http-proxy'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { Agent } from 'undici'
 import type { TokenUnavailableError } from '../src/errors.js'
 import { createKeyMatcher, isLoopbackHost } from '../src/utils/apiKeys.js'
@@ -14,8 +14,7 @@ import { isAdminPath } from '../src/utils/gatewayPaths.js'
 import { isCertificateError } from '../src/utils/tlsErrors.js'
 import { UPSTREAM_BUSY_RETRY_AFTER_S, withUpstreamSlot } from './proxy-capacity.js'
 import { setupUnauthorizedReplay } from './proxy-replay.js'
-import { serveNonWebSocketUpgradesAsHttp } from './proxy-upgrade.js'
-import { watchUpstreamHandshake } from './proxy-websocket.js'
+import { setupWebSocketProxy } from './proxy-websocket.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -112,6 +111,17 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     }
   })
 
+  const forward = withUpstreamSlot(slots, config.upstreamTimeoutMs, setupUnauthorizedReplay(fastify, fastify.tokenService, replayBudget))
+  // @fastify/http-proxy's own WebSocket support relays without backpressure: ours takes the
+  // upgrades, after the same hooks and the same check of the destination as any request.
+  const webSockets = setupWebSocketProxy(fastify, {
+    upstreamOrigin: config.upstream.origin,
+    ca,
+    maxMessageBytes: config.wsMaxMessageBytes,
+    handshakeTimeoutMs: config.upstreamTimeoutMs,
+    service: fastify.tokenService
+  })
+
   await fastify.register(fastifyHttpProxy, {
     upstream: config.upstream.origin,
     rewritePrefix: config.upstream.pathname.replace(/\/+$/, ''),
@@ -120,19 +130,11 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     retryMethods: [],
     httpMethods: PROXIED_METHODS,
     disableRequestLogging: true,
-    handler: withUpstreamSlot(slots, config.upstreamTimeoutMs, setupUnauthorizedReplay(fastify, fastify.tokenService, replayBudget)),
-    websocket: true,
-    // An upgrade passes the same onRequest hooks as any request, so upstreamToken is set. Its
-    // headers are built from scratch (only the cookie is carried over, as the default does), and
-    // the arguments come in the other order than replyOptions.rewriteRequestHeaders.
-    wsClientOptions: {
-      ca,
-      finishRequest: watchUpstreamHandshake(fastify.log, fastify.tokenService),
-      rewriteRequestHeaders: (headers: Record<string, unknown>, request: FastifyRequest) => withBearer(request.upstreamToken, {
-        ...headers,
-        ...(request.headers.cookie === undefined ? {} : { cookie: request.headers.cookie })
-      })
-    } as object,
+    // Called with the destination already rewritten to the upstream's prefix and checked.
+    handler: (request, reply, dest, options) => webSockets.isUpgrade(request)
+      ? webSockets.relay(request, reply, dest)
+      : forward(request, reply, dest, options),
+    websocket: false,
     replyOptions: {
       rewriteRequestHeaders: (request, headers) => {
         request.upstreamSentAt = performance.now()
@@ -148,8 +150,6 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
       onError: (reply, { error }) => upstreamFailed(reply, error)
     }
   })
-  // After the WebSocket proxy has added its upgrade listener: only WebSocket upgrades reach it.
-  serveNonWebSocketUpgradesAsHttp(fastify.server)
 }
 
 // The upstream's Connection and Keep-Alive describe its connection to the gateway, not the

@@ -3,13 +3,16 @@
 // ignores the offer and answers over HTTP/1.1, as HTTP allows; it used to answer 400, because
 // Node hands every upgrade to the WebSocket proxy's listener. WebSocket upgrades are untouched
 // (test/integration/websocket.test.ts).
-import { connect, type Socket } from 'node:net'
+import { createServer } from 'node:http'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
+import { request } from 'undici'
 import { startGateway } from '../helpers/app.js'
 import { echoUpstream, waitFor } from '../helpers/servers.js'
 
 const TOKEN = 'opaque-token-for-h2c'
 const SETTINGS = 'AAMAAABkAARAAAAAAAIAAAAA'
+const OFFER = `Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: ${SETTINGS}\r\n`
 
 /** A raw connection that collects what comes back, so several requests can share it. */
 async function rawConnection (t: Test, url: string): Promise<{ socket: Socket, received: () => string }> {
@@ -18,6 +21,7 @@ async function rawConnection (t: Test, url: string): Promise<{ socket: Socket, r
   t.teardown(() => { socket.destroy() })
   let text = ''
   socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1') })
+  socket.on('error', () => {})
   await new Promise((resolve) => socket.once('connect', resolve))
   return { socket, received: () => text }
 }
@@ -86,4 +90,95 @@ t.test('bytes that came with the offer are kept: a body in the same packet, and 
   t.same(seen, [['GET', '/v1/after', ''], ['POST', '/v1/forms', body]])
   const [forms, after] = [received().indexOf('"/v1/forms'), received().indexOf('"/v1/after')]
   t.ok(forms > 0 && after > forms, 'the client gets the answers in the order it asked')
+})
+
+t.test('an Upgrade that does not list websocket (`not-websocket`) is a plain request too', async (t) => {
+  const upstream = await echoUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+  const { socket, received } = await rawConnection(t, gw.url)
+  socket.write('GET /not HTTP/1.1\r\nHost: gateway\r\nConnection: Upgrade\r\nUpgrade: not-websocket\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+  await waitFor(() => upstream.received.length === 1 && responses(received()).length === 1, 3000, 'the plain answer')
+  t.match(received(), /^HTTP\/1\.1 200 OK\r\n/, 'answered as HTTP, not switched')
+  t.equal(upstream.received[0].url, '/not')
+  t.equal(upstream.received[0].headers.upgrade, undefined, 'the upstream sees no upgrade')
+  t.notMatch(String(upstream.received[0].headers.connection ?? ''), /upgrade/i)
+})
+
+/** An upstream that answers /slow after `slowMs`, cuts /mid-body after its first bytes, and answers other paths at once. */
+async function pacedUpstream (t: Test, slowMs: number): Promise<{ url: string, paths: string[] }> {
+  const paths: string[] = []
+  const server = createServer((req, res) => {
+    paths.push(req.url!)
+    if (req.url === '/mid-body') {
+      res.writeHead(200, { 'content-length': '100000' }).write('partial')
+      setTimeout(() => { req.socket.destroy() }, 10)
+      return
+    }
+    setTimeout(() => { res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: req.url })) }, req.url === '/slow' ? slowMs : 0)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    server.closeAllConnections()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, paths }
+}
+
+t.test('an offer pipelined behind other requests, in one packet, is answered in its turn', async (t) => {
+  const upstream = await echoUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+  const { socket, received } = await rawConnection(t, gw.url)
+
+  // Node hands the offer over as soon as it is parsed, while the answer to /a is still on its way.
+  socket.write(`GET /a HTTP/1.1\r\nHost: gateway\r\n\r\nGET /b HTTP/1.1\r\nHost: gateway\r\n${OFFER}\r\nGET /c HTTP/1.1\r\nHost: gateway\r\n\r\n`)
+  await waitFor(() => responses(received()).length === 3, 3000, 'three answers')
+  t.same(responses(received()), ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200'])
+  const order = ['/a', '/b', '/c'].map((path) => received().indexOf(`"url":"${path}"`))
+  t.ok(order[0] > 0 && order[1] > order[0] && order[2] > order[1], 'in the order they were asked')
+  const offered = upstream.received.find((r) => r.url === '/b')!
+  t.equal(offered.headers.upgrade, undefined, 'the offer does not reach the upstream')
+  t.equal(offered.headers['http2-settings'], undefined)
+
+  socket.write('GET /d HTTP/1.1\r\nHost: gateway\r\n\r\n')
+  await waitFor(() => responses(received()).length === 4, 3000, 'the next request on the same connection')
+})
+
+t.test('an offer waiting behind a slow answer: the keep-alive timer that answer set does not cut it', async (t) => {
+  const upstream = await pacedUpstream(t, 1800)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+  // Node adds a second to it: the connection would be cut 1.1 s after the first answer, while the
+  // offered request is still upstream.
+  gw.app.server.keepAliveTimeout = 100
+  const { socket, received } = await rawConnection(t, gw.url)
+  socket.write(`GET /a HTTP/1.1\r\nHost: gateway\r\n\r\nGET /slow HTTP/1.1\r\nHost: gateway\r\n${OFFER}\r\n`)
+  await waitFor(() => responses(received()).length === 2 || socket.destroyed, 5000, 'both answers')
+  t.same(responses(received()), ['HTTP/1.1 200', 'HTTP/1.1 200'])
+  t.match(received(), /"url":"\/slow"/)
+})
+
+t.test('an offer whose connection ends while it waits is not served', async (t) => {
+  const upstream = await pacedUpstream(t, 0)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+  const { socket } = await rawConnection(t, gw.url)
+  // The upstream cuts the first answer mid-body, so the gateway cuts the client's connection.
+  socket.write(`GET /mid-body HTTP/1.1\r\nHost: gateway\r\n\r\nGET /b HTTP/1.1\r\nHost: gateway\r\n${OFFER}\r\n`)
+  await new Promise((resolve) => socket.once('close', resolve))
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.same(upstream.paths, ['/mid-body'], 'the offered request never reached the upstream')
+})
+
+t.test('a client that resets its connection while its offer waits does not take the gateway down', async (t) => {
+  const upstream = await pacedUpstream(t, 300)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+  const { socket } = await rawConnection(t, gw.url)
+  socket.write(`GET /slow HTTP/1.1\r\nHost: gateway\r\n\r\nGET /b HTTP/1.1\r\nHost: gateway\r\n${OFFER}\r\n`)
+  await waitFor(() => upstream.paths.length === 1, 3000, 'the first request upstream')
+  socket.resetAndDestroy()
+  // The slow answer is written to the reset connection.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.same(upstream.paths, ['/slow'], 'the offered request was dropped with its connection')
+  const res = await request(`${gw.url}/after`)
+  t.equal(res.statusCode, 200, 'the gateway still serves')
+  await res.body.dump()
 })

@@ -1,8 +1,10 @@
 // WebSocket upgrades through the gateway, with a real ws client and a real ws upstream: the
-// upstream sees our bearer (never the client's), and messages flow both ways.
+// upstream sees our bearer (never the client's), and messages flow both ways; an upgrade pipelined
+// behind a request, or reset while it waits, leaves the gateway serving.
 import type { IncomingHttpHeaders } from 'node:http'
-import { createServer, type AddressInfo } from 'node:net'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
+import { request } from 'undici'
 import { WebSocket, WebSocketServer } from 'ws'
 import { startGateway, type TestGateway } from '../helpers/app.js'
 import { identityProvider, waitFor } from '../helpers/servers.js'
@@ -172,4 +174,55 @@ t.test('other refusals and failed connections are logged; they start no refresh'
   await waitFor(() => warnings(gone).length > 0, 5000, 'the log line')
   t.match(warnings(gone), [{ msg: /Upstream WebSocket connection failed/, code: 'ECONNREFUSED' }])
   t.equal(idp.calls.length, 0)
+})
+
+const HANDSHAKE = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+
+/** A raw connection to the gateway that collects what comes back. */
+async function rawConnection (t: Test, url: string): Promise<{ socket: Socket, received: () => string }> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  socket.on('error', () => {})
+  let text = ''
+  socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1') })
+  await new Promise((resolve) => socket.once('connect', resolve))
+  return { socket, received: () => text }
+}
+
+t.test('an upgrade pipelined behind a request waits for that request\'s answer', async (t) => {
+  const idp = await identityProvider(t)
+  // ws's server answers a plain request itself: 426 Upgrade Required.
+  const upstream = await wsUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: idp.mint(3600) })
+  const { socket, received } = await rawConnection(t, gw.url)
+  // Node hands the upgrade over as soon as it is parsed; answering it then threw
+  // ERR_HTTP_SOCKET_ASSIGNED out of the server and stopped the process.
+  socket.write(`GET /first HTTP/1.1\r\nHost: gateway\r\n\r\nGET /live HTTP/1.1\r\nHost: gateway\r\n${HANDSHAKE}\r\n`)
+  await waitFor(() => /101 Switching Protocols/.test(received()), 3000, 'the upgrade')
+  // The 426's body has no line end: the next answer follows it on the same line.
+  t.same(received().match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 426', 'HTTP/1.1 101'], 'the first request\'s answer, then the upgrade\'s')
+  await waitFor(() => upstream.upgrades.length === 1, 3000, 'the upstream connection')
+  const health = await request(`${gw.url}/health/live`)
+  t.equal(health.statusCode, 200, 'the gateway is still up')
+  await health.body.dump()
+})
+
+t.test('a client that resets its connection while its upgrade waits for the token does not take the gateway down', async (t) => {
+  const idp = await identityProvider(t, { delayMs: 500 })
+  const upstream = await wsUpstream(t)
+  const gw = await startGateway(t, {
+    UPSTREAM_URL: upstream.url, AUTH_TOKEN: idp.mint(-60), REFRESH_TOKEN: idp.validRefreshToken, TOKEN_REFRESH_URL: idp.refreshUrl
+  })
+  const { socket } = await rawConnection(t, gw.url)
+  socket.write(`GET /live HTTP/1.1\r\nHost: gateway\r\n${HANDSHAKE}\r\n`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  // An error on a socket Node has handed over, with no listener: it used to stop the process.
+  socket.resetAndDestroy()
+  await waitFor(() => idp.issued.length === 1, 5000, 'the refresh the upgrade waited for')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(upstream.upgrades.length, 0, 'nothing was relayed for it')
+  const client = new WebSocket(`${gw.url.replace('http', 'ws')}/chat`)
+  t.teardown(() => client.terminate())
+  t.equal(await nextMessage(client), 'hello from upstream', 'the next upgrade is served')
+  client.close()
 })
