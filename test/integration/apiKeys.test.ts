@@ -107,6 +107,17 @@ t.test('WebSocket upgrades need the key too', async (t) => {
   t.equal(first, 'hi')
   t.notOk('x-api-key' in handshakes[0])
   allowed.close()
+
+  // The key as a bearer token, as chat SDKs send it: accepted, and replaced by the gateway's.
+  const bearer = new WebSocket(wsUrl, { headers: { authorization: 'Bearer tg_key_alpha_4d7f1c' } })
+  t.teardown(() => bearer.terminate())
+  t.equal(await new Promise<string>((resolve, reject) => {
+    bearer.once('message', (data) => resolve(data.toString()))
+    bearer.once('error', reject)
+  }), 'hi')
+  t.match(handshakes[1].authorization, /^Bearer eyJ/, 'the upstream sees the gateway\'s token')
+  t.notMatch(JSON.stringify(handshakes[1]), 'tg_key_alpha', 'and never the key')
+  bearer.close()
 })
 
 t.test('binding beyond loopback without keys logs a warning at start-up', async (t) => {
