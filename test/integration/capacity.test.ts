@@ -8,8 +8,8 @@ import { connect, type AddressInfo, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { CHILD_ENV, SERVER_ENTRY, startGatewayProcess } from '../helpers/process.js'
+import { metricValue, rssMb } from '../helpers/rawClient.js'
 import { waitFor } from '../helpers/servers.js'
 
 interface SseUpstream { url: string, open: () => number }
@@ -76,12 +76,6 @@ async function timedGet (url: string): Promise<{ ms: number, status: number, ret
   return { ms: performance.now() - started, status: res.statusCode, retryAfter: res.headers['retry-after'] as string | undefined, body }
 }
 
-function rssMb (pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
-}
-
-const gauge = (metrics: string, name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1])
-
 t.test('1,000 concurrent server-sent-event streams all receive events; short requests meanwhile answer in well under a second', async (t) => {
   const upstream = await sseUpstream(t)
   const gw = await startGatewayProcess(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-capacity-token' })
@@ -105,9 +99,8 @@ t.test('1,000 concurrent server-sent-event streams all receive events; short req
   const slowest = Math.max(...short)
   t.ok(slowest < 500, `20 short requests beside 1,000 streams: slowest ${slowest.toFixed(1)} ms, median ${short.sort((a, b) => a - b)[10].toFixed(1)} ms`)
 
-  const metrics = await (await request(`${gw.url}/metrics`)).body.text()
-  t.equal(gauge(metrics, 'tokengate_upstream_connections_in_use'), 1000, 'each stream holds one upstream connection')
-  t.equal(gauge(metrics, 'tokengate_upstream_requests_waiting'), 0)
+  t.equal(await metricValue(gw.url, 'tokengate_upstream_connections_in_use'), 1000, 'each stream holds one upstream connection')
+  t.equal(await metricValue(gw.url, 'tokengate_upstream_requests_waiting'), 0)
 
   const before = streams.map((stream) => stream.events)
   await new Promise((resolve) => setTimeout(resolve, 800))

@@ -4,27 +4,16 @@
 // Node hands every upgrade to the WebSocket proxy's listener. WebSocket upgrades are untouched
 // (test/integration/websocket.test.ts).
 import { createServer } from 'node:http'
-import { connect, type AddressInfo, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startGateway } from '../helpers/app.js'
+import { rawConnection } from '../helpers/rawClient.js'
 import { echoUpstream, waitFor } from '../helpers/servers.js'
 
 const TOKEN = 'opaque-token-for-h2c'
 const SETTINGS = 'AAMAAABkAARAAAAAAAIAAAAA'
 const OFFER = `Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: ${SETTINGS}\r\n`
-
-/** A raw connection that collects what comes back, so several requests can share it. */
-async function rawConnection (t: Test, url: string): Promise<{ socket: Socket, received: () => string }> {
-  const { port } = new URL(url)
-  const socket = connect(Number(port), '127.0.0.1')
-  t.teardown(() => { socket.destroy() })
-  let text = ''
-  socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1') })
-  socket.on('error', () => {})
-  await new Promise((resolve) => socket.once('connect', resolve))
-  return { socket, received: () => text }
-}
 
 const responses = (text: string): string[] => text.match(/^HTTP\/1\.1 \d{3}/gm) ?? []
 

@@ -3,36 +3,20 @@
 // client that leaves while its request waits for a token takes no slot, a body that stalls is cut
 // (408 before a response, a closed connection after), a chunked body reserves the replay budget
 // chunk by chunk, and a spelling of /admin/ that reached the proxy stays local.
-import { connect, type Socket } from 'node:net'
 import t from 'tap'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../helpers/app.js'
+import { metricValue, rawConnection } from '../helpers/rawClient.js'
 import { echoUpstream, identityProvider, waitFor } from '../helpers/servers.js'
-
-async function gauge (gw: TestGateway, name: string): Promise<number> {
-  const text = await (await request(`${gw.url}/metrics`)).body.text()
-  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1])
-}
 
 /** The gauge once it reads `expected`, or its last reading after a second. */
 async function settledGauge (gw: TestGateway, name: string, expected: number): Promise<number> {
-  let value = await gauge(gw, name)
+  let value = await metricValue(gw.url, name)
   for (let i = 0; i < 50 && value !== expected; i++) {
     await new Promise((resolve) => setTimeout(resolve, 20))
-    value = await gauge(gw, name)
+    value = await metricValue(gw.url, name)
   }
   return value
-}
-
-function rawSocket (gw: TestGateway): Promise<{ socket: Socket, received: () => string, closed: () => boolean }> {
-  return new Promise((resolve) => {
-    let text = ''
-    let closed = false
-    const socket = connect(Number(new URL(gw.url).port), '127.0.0.1', () => resolve({ socket, received: () => text, closed: () => closed }))
-    socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1') })
-    socket.on('close', () => { closed = true })
-    socket.on('error', () => {})
-  })
 }
 
 t.test('one connection: the second request waits, is served when the first ends, or leaves the line when its client goes', async (t) => {
@@ -42,10 +26,10 @@ t.test('one connection: the second request waits, is served when the first ends,
   t.equal(stream.statusCode, 200)
 
   // A waiter whose client leaves gives up its place.
-  const leaving = await rawSocket(gw)
+  const leaving = await rawConnection(t, gw.url)
   leaving.socket.write('GET /leaving HTTP/1.1\r\nHost: gw\r\n\r\n')
   await waitFor(() => gw.logs.some((line) => line.includes('"url":"/leaving"')), 2000, 'the request to arrive')
-  t.equal(await gauge(gw, 'tokengate_upstream_requests_waiting'), 1)
+  t.equal(await metricValue(gw.url, 'tokengate_upstream_requests_waiting'), 1)
   leaving.socket.destroy()
   t.equal(await settledGauge(gw, 'tokengate_upstream_requests_waiting', 0), 0, 'it left the line')
 
@@ -79,7 +63,7 @@ t.test('a request whose client left while it waited for a token takes no slot', 
   const gw = await startGateway(t, {
     UPSTREAM_URL: upstream.url, AUTH_TOKEN: idp.mint(-60), REFRESH_TOKEN: idp.validRefreshToken, TOKEN_REFRESH_URL: idp.refreshUrl, UPSTREAM_MAX_CONNECTIONS: '1'
   })
-  const client = await rawSocket(gw)
+  const client = await rawConnection(t, gw.url)
   client.socket.write('GET /gone HTTP/1.1\r\nHost: gw\r\n\r\n')
   await new Promise((resolve) => setTimeout(resolve, 100))
   client.socket.destroy()
@@ -93,7 +77,7 @@ t.test('a request whose client left while it waited for a token takes no slot', 
 t.test('a stalled body: 408 before any response; a closed connection once one has started', async (t) => {
   const upstream = await echoUpstream(t)
   const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-limits-token', CLIENT_TIMEOUT: '300' })
-  const stalled = await rawSocket(gw)
+  const stalled = await rawConnection(t, gw.url)
   stalled.socket.write('POST /small HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\nonly part')
   await waitFor(() => stalled.closed(), 3000, 'the cut')
   t.match(stalled.received(), /^HTTP\/1\.1 408 Request Timeout\r\n/)
@@ -102,13 +86,13 @@ t.test('a stalled body: 408 before any response; a closed connection once one ha
   t.equal(upstream.received.length, 0, 'a body kept for a replay never reached the upstream')
 
   // Admin routes read their body too: the same bound.
-  const admin = await rawSocket(gw)
+  const admin = await rawConnection(t, gw.url)
   admin.socket.write('PUT /admin/token HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"acc')
   await waitFor(() => admin.closed(), 3000, 'the cut of the admin body')
   t.match(admin.received(), /^HTTP\/1\.1 (408|404) /)
 
   // A body that keeps coming, however slowly, is not cut.
-  const slow = await rawSocket(gw)
+  const slow = await rawConnection(t, gw.url)
   slow.socket.write('POST /slow HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\n')
   for (const byte of '0123456789') {
     await new Promise((resolve) => setTimeout(resolve, 150))
@@ -123,7 +107,7 @@ t.test('a stalled body: 408 before any response; a closed connection once one ha
 t.test('a chunked body reserves the replay budget as it arrives; past the budget it streams', async (t) => {
   const upstream = await echoUpstream(t)
   const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-limits-token', REPLAY_BUFFER_TOTAL: '30' })
-  const client = await rawSocket(gw)
+  const client = await rawConnection(t, gw.url)
   client.socket.write('POST /chunked HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n')
   for (const chunk of ['0123456789', 'abcdefghij', 'ABCDEFGHIJ', 'klmnopqrst']) {
     client.socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`)

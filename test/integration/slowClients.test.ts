@@ -3,12 +3,12 @@
 // for a 401 replay share REPLAY_BUFFER_TOTAL; the rest stream), others are served meanwhile, and
 // CLIENT_TIMEOUT cuts the stalled ones. Then the client connection limits: a head that trickles,
 // an idle keep-alive connection, the requests one connection may carry.
-import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { connect, type AddressInfo, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { startGatewayProcess, type GatewayProcess } from '../helpers/process.js'
+import { startGatewayProcess } from '../helpers/process.js'
+import { metricValue, rawConnection, rssMb, type RawConnection } from '../helpers/rawClient.js'
 import { waitFor } from '../helpers/servers.js'
 
 const MIB = 1024 * 1024
@@ -30,28 +30,6 @@ async function slowUpstream (t: Test): Promise<{ url: string, open: () => number
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, open: () => open }
 }
 
-function rssMb (pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
-}
-
-interface RawClient { socket: Socket, received: () => string, closed: () => boolean }
-
-function rawClient (gw: GatewayProcess): Promise<RawClient> {
-  return new Promise((resolve) => {
-    let text = ''
-    let closed = false
-    const socket = connect(Number(new URL(gw.url).port), '127.0.0.1', () => resolve({ socket, received: () => text, closed: () => closed }))
-    socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1') })
-    socket.on('close', () => { closed = true })
-    socket.on('error', () => {})
-  })
-}
-
-async function metric (gw: GatewayProcess, name: string): Promise<number> {
-  const text = await (await request(`${gw.url}/metrics`)).body.text()
-  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1])
-}
-
 t.test('200 uploads stalled 1 byte short of 1 MiB: memory bounded by REPLAY_BUFFER_TOTAL, others served, all cut at CLIENT_TIMEOUT', async (t) => {
   const upstream = await slowUpstream(t)
   const gw = await startGatewayProcess(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-slow-client-token', CLIENT_TIMEOUT: '6000' })
@@ -60,9 +38,9 @@ t.test('200 uploads stalled 1 byte short of 1 MiB: memory bounded by REPLAY_BUFF
   const before = rssMb(gw.child.pid!)
 
   const body = Buffer.alloc(MIB - 1, 'a')
-  const clients: RawClient[] = []
+  const clients: RawConnection[] = []
   for (let i = 0; i < 200; i++) {
-    const client = await rawClient(gw)
+    const client = await rawConnection(t, gw.url)
     client.socket.write(`POST /upload/${i} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/octet-stream\r\nContent-Length: ${MIB}\r\n\r\n`)
     client.socket.write(body)
     clients.push(client)
@@ -71,7 +49,7 @@ t.test('200 uploads stalled 1 byte short of 1 MiB: memory bounded by REPLAY_BUFF
   // Bodies the budget could not hold stream to the upstream, which reads them as they come.
   await waitFor(() => upstream.open() >= 200 - 64, 10_000, 'the uploads beyond the budget streaming upstream')
   await new Promise((resolve) => setTimeout(resolve, 1000))
-  const held = await metric(gw, 'tokengate_replay_buffer_bytes')
+  const held = await metricValue(gw.url, 'tokengate_replay_buffer_bytes')
   const after = rssMb(gw.child.pid!)
   const growth = after - before
   t.ok(held <= 64 * MIB && held >= 60 * MIB, `${(held / MIB).toFixed(1)} MiB held for replays: the budget, REPLAY_BUFFER_TOTAL (64 MiB), is full`)
@@ -89,7 +67,7 @@ t.test('200 uploads stalled 1 byte short of 1 MiB: memory bounded by REPLAY_BUFF
 
   await waitFor(() => clients.every((client) => client.closed()), 12_000, 'CLIENT_TIMEOUT cutting every stalled upload')
   t.ok(clients.every((client) => /^HTTP\/1\.1 408 /.test(client.received())), 'every stalled client got 408 before the cut')
-  t.equal(await metric(gw, 'tokengate_replay_buffer_bytes'), 0, 'the budget is whole again')
+  t.equal(await metricValue(gw.url, 'tokengate_replay_buffer_bytes'), 0, 'the budget is whole again')
   await waitFor(() => upstream.open() === 0, 5000, 'the streamed uploads aborted upstream too')
 })
 
@@ -108,7 +86,7 @@ t.test('a body that stalls after its response has started is cut without a secon
   const gw = await startGatewayProcess(t, {
     UPSTREAM_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, AUTH_TOKEN: 'opaque-slow-client-token', CLIENT_TIMEOUT: '800'
   })
-  const client = await rawClient(gw)
+  const client = await rawConnection(t, gw.url)
   client.socket.write(`POST /early HTTP/1.1\r\nHost: gateway\r\nContent-Length: ${2 * MIB}\r\n\r\nsome`)
   await waitFor(() => client.closed(), 5000, 'the cut')
   t.match(client.received(), /^HTTP\/1\.1 200 OK\r\n[\s\S]*early answer/, 'the response that had started')
@@ -127,7 +105,7 @@ t.test('the client connection limits: a head that trickles, an idle keep-alive c
   })
 
   // A head trickled a byte at a time, each well within the timeout: the whole head must still arrive in it.
-  const trickler = await rawClient(gw)
+  const trickler = await rawConnection(t, gw.url)
   const head = 'GET /slow-head HTTP/1.1\r\nHost: gateway\r\nX-Padding: ' + 'p'.repeat(40) + '\r\n\r\n'
   const started = performance.now()
   for (const byte of head) {
@@ -140,7 +118,7 @@ t.test('the client connection limits: a head that trickles, an idle keep-alive c
   t.ok(performance.now() - started < 2500, 'cut within the timeout and its check period')
 
   // Keep-alive: three requests on one connection, the third answered with Connection: close.
-  const keeper = await rawClient(gw)
+  const keeper = await rawConnection(t, gw.url)
   for (let i = 1; i <= 3; i++) {
     keeper.socket.write(`GET /n/${i} HTTP/1.1\r\nHost: gateway\r\n\r\n`)
     await waitFor(() => (keeper.received().match(/HTTP\/1\.1 200/g) ?? []).length === i, 3000, `answer ${i}`)
@@ -150,7 +128,7 @@ t.test('the client connection limits: a head that trickles, an idle keep-alive c
   t.match(answers[2], /\r\nconnection: close\r\n/i, 'the third answer closes the connection')
   t.notMatch(answers[1], /\r\nconnection: close\r\n/i, 'the second did not')
 
-  const idle = await rawClient(gw)
+  const idle = await rawConnection(t, gw.url)
   idle.socket.write('GET /once HTTP/1.1\r\nHost: gateway\r\n\r\n')
   await waitFor(() => /HTTP\/1\.1 200/.test(idle.received()), 3000, 'the answer')
   const answeredAt = performance.now()

@@ -2,11 +2,12 @@
 // upstream sees our bearer (never the client's), and messages flow both ways; an upgrade pipelined
 // behind a request, or reset while it waits, leaves the gateway serving.
 import type { IncomingHttpHeaders } from 'node:http'
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { WebSocket, WebSocketServer } from 'ws'
 import { startGateway, type TestGateway } from '../helpers/app.js'
+import { rawConnection } from '../helpers/rawClient.js'
 import { identityProvider, waitFor } from '../helpers/servers.js'
 
 interface WsUpstream { url: string, upgrades: Array<{ url: string, headers: IncomingHttpHeaders }>, messages: string[] }
@@ -177,17 +178,6 @@ t.test('other refusals and failed connections are logged; they start no refresh'
 })
 
 const HANDSHAKE = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
-
-/** A raw connection to the gateway that collects what comes back. */
-async function rawConnection (t: Test, url: string): Promise<{ socket: Socket, received: () => string }> {
-  const socket = connect(Number(new URL(url).port), '127.0.0.1')
-  t.teardown(() => { socket.destroy() })
-  socket.on('error', () => {})
-  let text = ''
-  socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1') })
-  await new Promise((resolve) => socket.once('connect', resolve))
-  return { socket, received: () => text }
-}
 
 t.test('an upgrade pipelined behind a request waits for that request\'s answer', async (t) => {
   const idp = await identityProvider(t)

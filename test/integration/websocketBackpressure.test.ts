@@ -3,11 +3,10 @@
 // peer wait in the sender's own buffers, not in the gateway (its RSS is read from /proc); then
 // WS_MAX_MESSAGE, upgrades that are not WebSockets, pipelining, and SIGTERM with a WebSocket open.
 // The relay's code paths are covered in-process by test/integration/websocketRelay.test.ts.
-import { readFileSync } from 'node:fs'
-import { connect, type Socket } from 'node:net'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { WebSocket } from 'ws'
-import { startGatewayProcess, type GatewayProcess } from '../helpers/process.js'
+import { startGatewayProcess } from '../helpers/process.js'
+import { rawConnection, rssMb } from '../helpers/rawClient.js'
 import { closeOf, collect, flood, MiB, openClient, startWsUpstream, waitUntil, windows, zeroMask } from '../helpers/webSockets.js'
 
 const TOKEN = 'opaque-token-for-websocket-floods'
@@ -22,11 +21,6 @@ const RSS_GROWTH_BOUND_MB = 64
 // of 8 MiB, all of a few MiB on loopback. Without backpressure all 300 leave.
 const STALLED_BOUND = 64
 
-function rssMegabytes (gw: GatewayProcess): number {
-  const status = readFileSync(`/proc/${gw.child.pid}/status`, 'utf8')
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024
-}
-
 /** Sends a few messages through first, so the baseline includes what one relay always allocates. */
 async function warmUp (from: WebSocket, to: WebSocket): Promise<void> {
   const received = collect(to)
@@ -35,66 +29,38 @@ async function warmUp (from: WebSocket, to: WebSocket): Promise<void> {
   to.removeAllListeners('message')
 }
 
-async function rawConnection (t: Test, url: string): Promise<{ socket: Socket, received: () => string }> {
-  const socket = connect(Number(new URL(url).port), '127.0.0.1')
-  t.teardown(() => { socket.destroy() })
-  let text = ''
-  socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1') })
-  await new Promise((resolve) => socket.once('connect', resolve))
-  return { socket, received: () => text }
-}
-
 t.test('a flood at a peer that stops reading stays in the sender, both ways; the gateway\'s memory stays flat', async (t) => {
   const { message, check } = windows(MiB, MESSAGES)
 
   // A gateway each, so that each baseline is a fresh process's.
-  await t.test('client → upstream that stopped reading', async (t) => {
-    const upstream = await startWsUpstream(t)
-    const gw = await startGatewayProcess(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
-    const client = await openClient(t, gw.url, { generateMask: zeroMask })
-    const socket = await upstream.connection(0)
-    await warmUp(client, socket)
-    socket.pause()
-    const before = rssMegabytes(gw)
-    const sending = flood(client, MESSAGES, message)
-    const stalledAt = await sending.stalled()
-    const after = rssMegabytes(gw)
-    t.comment(`client → upstream: ${stalledAt} of ${MESSAGES} × 1 MiB left the client; it holds ${(client.bufferedAmount / MiB).toFixed(1)} MiB; ` +
-      `gateway RSS ${before.toFixed(1)} → ${after.toFixed(1)} MB (+${(after - before).toFixed(1)})`)
-    t.ok(stalledAt < STALLED_BOUND, `the client could hand over only ${stalledAt} messages`)
-    t.ok(client.bufferedAmount >= 4 * MiB, 'the rest waits in the client\'s own buffer')
-    t.ok(after - before < RSS_GROWTH_BOUND_MB, `gateway RSS grew by ${(after - before).toFixed(1)} MB`)
+  for (const direction of ['client → upstream', 'upstream → client'] as const) {
+    await t.test(`${direction} that stopped reading`, async (t) => {
+      const upstream = await startWsUpstream(t)
+      const gw = await startGatewayProcess(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+      const toUpstream = direction === 'client → upstream'
+      const client = await openClient(t, gw.url, toUpstream ? { generateMask: zeroMask } : {})
+      const socket = await upstream.connection(0)
+      const [sender, reader] = toUpstream ? [client, socket] : [socket, client]
+      const senderName = toUpstream ? 'client' : 'upstream'
+      await warmUp(sender, reader)
+      reader.pause()
+      const before = rssMb(gw.child.pid!)
+      const sending = flood(sender, MESSAGES, message)
+      const stalledAt = await sending.stalled()
+      const after = rssMb(gw.child.pid!)
+      t.comment(`${direction}: ${stalledAt} of ${MESSAGES} × 1 MiB left the ${senderName}; it holds ${(sender.bufferedAmount / MiB).toFixed(1)} MiB; ` +
+        `gateway RSS ${before.toFixed(1)} → ${after.toFixed(1)} MB (+${(after - before).toFixed(1)})`)
+      t.ok(stalledAt < STALLED_BOUND, `the ${senderName} could hand over only ${stalledAt} messages`)
+      t.ok(sender.bufferedAmount >= 4 * MiB, `the rest waits in the ${senderName}'s own buffer`)
+      t.ok(after - before < RSS_GROWTH_BOUND_MB, `gateway RSS grew by ${(after - before).toFixed(1)} MB`)
 
-    const received = collect(socket)
-    socket.resume()
-    await sending.done
-    await waitUntil(() => received.length === MESSAGES, 60_000, 'every message upstream')
-    t.equal(check(received), MESSAGES, 'every message arrived whole and in order')
-  })
-
-  await t.test('upstream → client that stopped reading', async (t) => {
-    const upstream = await startWsUpstream(t)
-    const gw = await startGatewayProcess(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
-    const client = await openClient(t, gw.url)
-    const socket = await upstream.connection(0)
-    await warmUp(socket, client)
-    client.pause()
-    const before = rssMegabytes(gw)
-    const sending = flood(socket, MESSAGES, message)
-    const stalledAt = await sending.stalled()
-    const after = rssMegabytes(gw)
-    t.comment(`upstream → client: ${stalledAt} of ${MESSAGES} × 1 MiB left the upstream; it holds ${(socket.bufferedAmount / MiB).toFixed(1)} MiB; ` +
-      `gateway RSS ${before.toFixed(1)} → ${after.toFixed(1)} MB (+${(after - before).toFixed(1)})`)
-    t.ok(stalledAt < STALLED_BOUND, `the upstream could hand over only ${stalledAt} messages`)
-    t.ok(socket.bufferedAmount >= 4 * MiB, 'the rest waits in the upstream\'s own buffer')
-    t.ok(after - before < RSS_GROWTH_BOUND_MB, `gateway RSS grew by ${(after - before).toFixed(1)} MB`)
-
-    const received = collect(client)
-    client.resume()
-    await sending.done
-    await waitUntil(() => received.length === MESSAGES, 60_000, 'every message at the client')
-    t.equal(check(received), MESSAGES, 'every message arrived whole and in order')
-  })
+      const received = collect(reader)
+      reader.resume()
+      await sending.done
+      await waitUntil(() => received.length === MESSAGES, 60_000, `every message at the ${toUpstream ? 'upstream' : 'client'}`)
+      t.equal(check(received), MESSAGES, 'every message arrived whole and in order')
+    })
+  }
 })
 
 t.test('WS_MAX_MESSAGE: one byte over closes both sides with 1009, either way; a message at the limit passes', async (t) => {

@@ -2,10 +2,11 @@
 // upstream is open, backpressure both ways, pings, close codes, WS_MAX_MESSAGE, shutdown. The same
 // behaviours against the built gateway as a child process, with its memory measured:
 // test/integration/websocketBackpressure.test.ts.
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
-import t, { type Test } from 'tap'
+import { createServer, type AddressInfo } from 'node:net'
+import t from 'tap'
 import { WS_CLOSE_TIMEOUT_MS } from '../../routes/proxy-websocket.js'
 import { startGateway, type TestGateway } from '../helpers/app.js'
+import { rawConnection } from '../helpers/rawClient.js'
 import { closeOf, collect, flood, MiB, openClient, startWsUpstream, waitUntil, windows, zeroMask } from '../helpers/webSockets.js'
 
 const TOKEN = 'opaque-token-for-websockets'
@@ -15,17 +16,6 @@ const HANDSHAKE = 'Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSo
 function warnings (gw: TestGateway): Array<{ msg: string, from?: string, maxMessageBytes?: number, reason?: string }> {
   return gw.logs.map((line) => JSON.parse(line) as { level: number, msg: string })
     .filter((entry) => entry.level === 40 && /WebSocket/.test(entry.msg))
-}
-
-/** A raw connection to the gateway that collects what comes back. */
-async function rawConnection (t: Test, url: string): Promise<{ socket: Socket, received: () => string }> {
-  const socket = connect(Number(new URL(url).port), '127.0.0.1')
-  t.teardown(() => { socket.destroy() })
-  socket.on('error', () => {})
-  let text = ''
-  socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1') })
-  await new Promise((resolve) => socket.once('connect', resolve))
-  return { socket, received: () => text }
 }
 
 t.test('what the client sends before the upstream is open is held, then delivered whole and in order', async (t) => {
