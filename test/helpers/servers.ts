@@ -28,3 +28,27 @@ export async function waitFor (check: () => boolean, timeoutMs = 5000, what = 'c
 export function nowSeconds (): number {
   return Math.floor(Date.now() / 1000)
 }
+
+export interface FileStoreEnv extends Record<string, string> {
+  UPSTREAM_URL: string
+  AUTH_TOKEN: string
+  REFRESH_TOKEN: string
+  TOKEN_REFRESH_URL: string
+  TOKEN_STORE: string
+  TOKEN_STORE_PATH: string
+}
+
+/**
+ * The environment of a gateway that starts on an expired token it must refresh at `idp`, keeping
+ * its tokens in the file at `path`.
+ */
+export function fileStoreEnv (idp: IdentityProvider, upstream: EchoUpstream, path: string): FileStoreEnv {
+  return {
+    UPSTREAM_URL: upstream.url,
+    AUTH_TOKEN: idp.mint(-30),
+    REFRESH_TOKEN: idp.validRefreshToken,
+    TOKEN_REFRESH_URL: idp.refreshUrl,
+    TOKEN_STORE: 'file',
+    TOKEN_STORE_PATH: path
+  }
+}

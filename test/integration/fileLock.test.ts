@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { CHILD_ENV, ROOT, emptyWorkdir, spawnGateway, startGatewayProcess } from '../helpers/process.js'
-import { echoUpstream, identityProvider } from '../helpers/servers.js'
+import { echoUpstream, fileStoreEnv, identityProvider } from '../helpers/servers.js'
 
 const ADMIN_KEY = 'admin-key-for-the-lock'
 
@@ -25,15 +25,7 @@ t.test('one gateway per token file: refused while it runs, taken over after a ki
   const idp = await identityProvider(t)
   const upstream = await echoUpstream(t)
   const path = join(emptyWorkdir(), 'state', 'tokens.json')
-  const env = {
-    UPSTREAM_URL: upstream.url,
-    AUTH_TOKEN: idp.mint(-30),
-    REFRESH_TOKEN: idp.validRefreshToken,
-    TOKEN_REFRESH_URL: idp.refreshUrl,
-    TOKEN_STORE: 'file',
-    TOKEN_STORE_PATH: path,
-    GATEWAY_ADMIN_KEY: ADMIN_KEY
-  }
+  const env = { ...fileStoreEnv(idp, upstream, path), GATEWAY_ADMIN_KEY: ADMIN_KEY }
   const first = await startGatewayProcess(t, env)
   t.equal(await seen(first.url), `Bearer ${idp.issued[0]}`, 'the first gateway refreshed at start-up')
   const held = lockOf(path)
@@ -100,14 +92,7 @@ t.test('a whole temp file with a newer version than the token file is adopted by
   const idp = await identityProvider(t, { tokenTtlSeconds: 3600 })
   const upstream = await echoUpstream(t)
   const path = join(emptyWorkdir(), 'state', 'tokens.json')
-  const env = {
-    UPSTREAM_URL: upstream.url,
-    AUTH_TOKEN: idp.mint(-30),
-    REFRESH_TOKEN: idp.validRefreshToken,
-    TOKEN_REFRESH_URL: idp.refreshUrl,
-    TOKEN_STORE: 'file',
-    TOKEN_STORE_PATH: path
-  }
+  const env = fileStoreEnv(idp, upstream, path)
   const first = await startGatewayProcess(t, env)
   t.equal(await seen(first.url), `Bearer ${idp.issued[0]}`)
   first.child.kill('SIGTERM')

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { canLockFolders, emptyWorkdir, lockFolder, spawnGateway, startGatewayProcess } from '../helpers/process.js'
-import { echoUpstream, identityProvider, waitFor } from '../helpers/servers.js'
+import { echoUpstream, fileStoreEnv, identityProvider, waitFor } from '../helpers/servers.js'
 
 const ADMIN_KEY = 'admin-key-for-tests'
 
@@ -24,15 +24,7 @@ t.test('SIGKILL right after a rotation, restart with the same environment: the r
   const upstream = await echoUpstream(t)
   const folder = join(emptyWorkdir(), 'state')
   const path = join(folder, 'tokens.json')
-  const env = {
-    UPSTREAM_URL: upstream.url,
-    AUTH_TOKEN: idp.mint(-30),
-    REFRESH_TOKEN: idp.validRefreshToken,
-    TOKEN_REFRESH_URL: idp.refreshUrl,
-    TOKEN_STORE: 'file',
-    TOKEN_STORE_PATH: path,
-    GATEWAY_ADMIN_KEY: ADMIN_KEY
-  }
+  const env = { ...fileStoreEnv(idp, upstream, path), GATEWAY_ADMIN_KEY: ADMIN_KEY }
   const first = await startGatewayProcess(t, env)
   t.equal(await seen(first.url), `Bearer ${idp.issued[0]}`, 'the first run refreshed the expired token')
   first.child.kill('SIGKILL')
