@@ -1,5 +1,5 @@
-// What the Dockerfile, .dockerignore and docker-compose.yml promise (../shared/PRODUCT.md,
-// Deployment), read without a Docker engine. The runtime stage itself runs in runtimeStage.test.ts.
+// What the Dockerfile, .dockerignore and docker-compose.yml promise (README.md, "Deploying with
+// Docker and compose"), read without a Docker engine. The runtime stage itself runs in runtimeStage.test.ts.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
