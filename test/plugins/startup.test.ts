@@ -30,6 +30,16 @@ t.test('no AUTH_TOKEN and nothing stored: start-up names AUTH_TOKEN', async (t) 
   t.match(err.problems[0].message, /token store holds none/)
 })
 
+t.test('no AUTH_TOKEN and an empty store that start-up must read first (Redis, a token file of no tokens yet): named after the read', async (t) => {
+  const redis = await startupError({ REFRESH_TOKEN: 'rt', TOKEN_STORE: 'redis', TOKEN_STORE_KEY: `tokengate-test:startup:${process.pid}:${Date.now()}` })
+  t.same(redis.problems, [{ variable: 'AUTH_TOKEN', message: 'is required (the initial access token, JWT or opaque): the token store holds none' }])
+  // A file that exists was not judged by the configuration: the store says it holds nothing.
+  const path = join(emptyWorkdir(), 'tokens.json')
+  writeFileSync(path, '', { mode: 0o600 })
+  const file = await startupError({ REFRESH_TOKEN: 'rt', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
+  t.same(file.problems.map((p) => p.variable), ['TOKEN_STORE_PATH'], 'an empty file is not a record: named as the file')
+})
+
 t.test('a corrupt token file without AUTH_TOKEN stops start-up naming the file; with it the file is moved aside', async (t) => {
   const folder = emptyWorkdir()
   const path = join(folder, 'tokens.json')

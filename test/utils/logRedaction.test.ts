@@ -55,7 +55,7 @@ t.test('what holds no credential is passed through as it is, the same object', a
 
 t.test('through the gateway logger: fields, child bindings, errors and headers never show', async (t) => {
   const lines: string[] = []
-  const app = await buildApp({ env: { UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'opaque-token' }, logStream: { write: (line: string) => { lines.push(line) } } })
+  const app = await buildApp({ env: { UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'opaque-token', TOKEN_STORE: 'memory' }, logStream: { write: (line: string) => { lines.push(line) } } })
   t.teardown(() => app.close())
   lines.length = 0
   app.log.info({ accessToken: 'tok-1', tokens: { refreshToken: 'tok-2' } }, 'fields')
