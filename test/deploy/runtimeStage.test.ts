@@ -4,7 +4,7 @@
 // A development dependency needed at run time would fail here. npm prefers its cache (CI's
 // `npm ci` has just filled it) and asks the registry only for what the cache lacks.
 import { spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,7 +18,7 @@ const runtime = readDockerfile().at(-1)!
 interface Run { code: number | null, output: string }
 
 // Without the test runner's NODE_OPTIONS (its coverage loader), as in the image.
-function run (command: string[], cwd: string, env: Record<string, string>): { done: Promise<Run>, output: () => string, kill: () => void } {
+function run (command: string[], cwd: string, env: Record<string, string>): { done: Promise<Run>, output: () => string, kill: () => void, stop: () => void } {
   const [file, ...args] = command
   const child = spawn('env', ['-u', 'NODE_OPTIONS', file === 'node' ? process.execPath : file, ...args], {
     cwd, env, stdio: ['ignore', 'pipe', 'pipe']
@@ -27,7 +27,7 @@ function run (command: string[], cwd: string, env: Record<string, string>): { do
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
   const done = new Promise<Run>((resolve) => child.on('exit', (code) => resolve({ code, output })))
-  return { done, output: () => output, kill: () => { child.kill('SIGKILL') } }
+  return { done, output: () => output, kill: () => { child.kill('SIGKILL') }, stop: () => { child.kill('SIGTERM') } }
 }
 
 async function freePort (): Promise<number> {
@@ -87,4 +87,23 @@ t.test('the runtime stage starts with production dependencies only and its HEALT
   const expired = await start({ AUTH_TOKEN: idp.mint(-60) })
   const failing = await run(healthcheck, app, expired.env).done
   t.equal(failing.code, 1, 'and 1 when none is (503)')
+
+  // npm start on the same production install, as a deployment without an image runs it: no
+  // TypeScript compiler, so the dist/ that is there is used, untouched.
+  cpSync(join(ROOT, 'scripts'), join(app, 'scripts'), { recursive: true })
+  const entry = join(app, 'dist', 'src', 'server.js')
+  const builtAt = statSync(entry).mtimeMs
+  const npmStart = run(['npm', 'start'], app, { ...healthy.env, PORT: String(await freePort()), AUTH_TOKEN: idp.mint(3600) })
+  t.teardown(() => npmStart.kill())
+  await waitFor(() => npmStart.output().includes('Server listening at'), 15_000, 'npm start to listen')
+  t.notMatch(npmStart.output(), /tsc|not found/, 'nothing tried to compile')
+  t.equal(statSync(entry).mtimeMs, builtAt, 'dist/ is used as it is')
+  // A SIGKILL would leave npm's child running: the gateway is stopped the way it is meant to be.
+  npmStart.stop()
+  t.equal((await npmStart.done).code, 0, 'SIGTERM to npm start stops the gateway')
+
+  rmSync(join(app, 'dist'), { recursive: true })
+  const unbuilt = await run(['npm', 'start'], app, healthy.env).done
+  t.not(unbuilt.code, 0, 'without dist/ and without the compiler: npm start fails')
+  t.match(unbuilt.output, /tokengate: dist\/ is not built and the TypeScript compiler is not installed: run `npm ci`/, 'and says what to do')
 })

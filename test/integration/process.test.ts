@@ -77,6 +77,17 @@ t.test('npm start with UPSTREAM_URL, AUTH_TOKEN, REFRESH_TOKEN, TOKEN_REFRESH_UR
   t.equal(idp.issued.length, 1, 'the expired token was refreshed once')
   t.equal(echoed.authorization, `Bearer ${idp.issued[0]}`, 'the upstream got the fresh token')
   t.match(output, /Starting automatic token refresh every 30 minutes/)
+
+  // SIGTERM to npm itself (what a process manager sends), not to the gateway: it stops too.
+  const gatewayPid = Number(/"pid":(\d+)/.exec(output)![1])
+  t.not(gatewayPid, child.pid, 'the gateway is npm\'s child')
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const signalledAt = performance.now()
+  child.kill('SIGTERM')
+  t.equal(await exited, 0, 'npm start exits 0')
+  t.ok(performance.now() - signalledAt < 10_000, 'within the 10 s drain')
+  t.match(output, /tokengate stopped/, 'the gateway shut down cleanly')
+  t.throws(() => process.kill(gatewayPid, 0), { code: 'ESRCH' }, 'and is gone: no orphan')
 })
 
 t.test('the logs of a full run hold no token, refresh token or client credential', async (t) => {
