@@ -2,7 +2,7 @@
 // other's rotated refresh token. Node has no flock: a lock file made with O_EXCL names its holder,
 // and is taken over once that holder is gone.
 import { randomBytes } from 'node:crypto'
-import { constants } from 'node:fs'
+import { constants, readlinkSync } from 'node:fs'
 import { lstat, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { dirname } from 'node:path'
@@ -26,6 +26,11 @@ export interface LockHolder {
   pid: number
   /** os.hostname(): a pid means something only on its own host (its own container). */
   hostname: string
+  /**
+   * The holder's pid namespace (/proc/self/ns/pid), where Linux tells: containers that share the
+   * host's name (host networking) still number their processes apart. Absent where unknown.
+   */
+  pidNamespace?: string
   /** When the lock was taken, ISO. */
   startedAt: string
   /** Random for each lock taken, so that a holder can tell its lock from one that replaced it. */
@@ -55,6 +60,7 @@ export class FileLock {
   private readonly now: Clock
   private readonly onLost: (message: string) => void
   private readonly hostname = hostname()
+  private readonly pidNamespace = currentPidNamespace()
   /** Open (read-only) while the lock is held: the heartbeat touches the file through it, never another process's file at the same path. */
   private handle: FileHandle | null = null
   private nonce = ''
@@ -78,7 +84,14 @@ export class FileLock {
    */
   async acquire (): Promise<void> {
     if (this.handle !== null) return
-    const holder: LockHolder = { pid: process.pid, hostname: this.hostname, startedAt: new Date(this.now()).toISOString(), nonce: randomBytes(8).toString('hex') }
+    const holder: LockHolder = {
+      pid: process.pid,
+      hostname: this.hostname,
+      // Left out of the file where unknown: JSON has no undefined.
+      pidNamespace: this.pidNamespace,
+      startedAt: new Date(this.now()).toISOString(),
+      nonce: randomBytes(8).toString('hex')
+    }
     const text = `${JSON.stringify(holder)}\n`
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
     let handle: FileHandle | null = null
@@ -189,10 +202,16 @@ export class FileLock {
   private isAbandoned ({ holder, mtimeMs }: Found): boolean {
     // On this host a pid is alive or not, whatever its heartbeat. Our own pid is an earlier life of
     // this process: a restarted container starts with the pid it had.
-    if (holder !== null && holder.hostname === this.hostname) return holder.pid === process.pid || !isRunning(holder.pid)
+    if (holder !== null && this.sharesPids(holder)) return holder.pid === process.pid || !isRunning(holder.pid)
     // Another host's pid cannot be checked from here (a volume shared between containers), nor
     // can an unreadable file's: only the time since the last heartbeat tells.
     return this.now() - mtimeMs > this.staleMs
+  }
+
+  // Same host name and, where both are known, the same pid namespace: the holder's pid is one of ours.
+  private sharesPids (holder: LockHolder): boolean {
+    if (holder.hostname !== this.hostname) return false
+    return holder.pidNamespace === undefined || this.pidNamespace === undefined || holder.pidNamespace === this.pidNamespace
   }
 
   private describe ({ holder, mtimeMs }: Found): string {
@@ -259,7 +278,14 @@ export function parseHolder (text: string): LockHolder | null {
   // pid > 0: kill(0) and kill(-1) would signal process groups, not check one process.
   if (typeof value !== 'object' || value === null || !Number.isSafeInteger(value.pid) || value.pid! <= 0) return null
   if (typeof value.hostname !== 'string' || typeof value.startedAt !== 'string' || typeof value.nonce !== 'string') return null
-  return { pid: value.pid!, hostname: value.hostname, startedAt: value.startedAt, nonce: value.nonce }
+  if (value.pidNamespace !== undefined && typeof value.pidNamespace !== 'string') return null
+  return {
+    pid: value.pid!,
+    hostname: value.hostname,
+    ...(value.pidNamespace === undefined ? {} : { pidNamespace: value.pidNamespace }),
+    startedAt: value.startedAt,
+    nonce: value.nonce
+  }
 }
 
 // The file, its text written and synced, open again read-only (a file held open for writing
@@ -275,6 +301,17 @@ async function written (handle: FileHandle, text: string, path: string): Promise
   }
   await handle.close()
   return await open(path, constants.O_RDONLY)
+}
+
+// `pid:[4026531836]` on Linux; undefined where there is no /proc.
+function currentPidNamespace (): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid')
+  /* c8 ignore start -- Linux always has /proc/self/ns/pid; other systems fall back to the host name alone */
+  } catch {
+    return undefined
+  }
+  /* c8 ignore stop */
 }
 
 function isRunning (pid: number): boolean {

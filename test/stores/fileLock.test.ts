@@ -2,7 +2,7 @@
 // holder lives, taken over once it is gone (a dead pid, our own pid, a silent host, a torn file),
 // the heartbeat, and processes racing for it.
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -363,4 +363,33 @@ t.test(`${CONTENDERS} processes racing for one lock, ${RACE_ROUNDS} rounds: exac
   }
   t.same(failures, [], 'one winner, the others refused, nothing left behind')
   t.comment(`wins per contender: ${[...winsBy.values()].join(', ')}`)
+})
+
+t.test('containers that share the host name (host networking) are told apart by their pid namespaces', async (t) => {
+  const dir = tempDir(t)
+  const path = join(dir, 'tokens.json.lock')
+  const ours = readlinkSync('/proc/self/ns/pid')
+  const lock = lockAt(t, path)
+  await lock.acquire()
+  t.equal(holderOf(path).pidNamespace, ours, 'the holder names its pid namespace')
+  await lock.release()
+
+  // Another container on this host name, whose gateway happens to have our pid: not us, and alive
+  // as far as its heartbeat says.
+  plant(path, { pid: process.pid, pidNamespace: 'pid:[1]' })
+  const refused = await refusal(t, lockAt(t, path).acquire())
+  t.match(refused.message, `pid ${process.pid} on host ${hostname()}`)
+  plant(path, { pid: process.pid, pidNamespace: 'pid:[1]' }, LOCK_STALE_MS + 1000)
+  const late = lockAt(t, path)
+  await late.acquire()
+  t.equal(holderOf(path).nonce !== 'planted', true, 'its silent lock is taken over by the heartbeat rule')
+  await late.release()
+
+  // A lock written without a namespace (an older gateway) on this host: judged by its pid.
+  plant(path, { pid: deadPid() })
+  const older = lockAt(t, path)
+  await older.acquire()
+  t.equal(holderOf(path).pid, process.pid, 'a dead pid of an older lock: taken over at once')
+  await older.release()
+  t.equal(parseHolder(JSON.stringify({ pid: 5, hostname: 'h', startedAt: 's', nonce: 'n', pidNamespace: 7 })), null, 'a namespace that is not text is no holder')
 })
