@@ -3,9 +3,10 @@
 // Shutdown: stop accepting, let in-flight requests finish (streams too) for up to
 // SHUTDOWN_GRACE_MS, then cut what is left; stop the job, await the refresh in flight, close the
 // store, exit 0. A second signal exits at once; past SHUTDOWN_TIMEOUT_MS the process exits 1.
+import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { startupSummary } from './config/startupSummary.js'
+import { loopbackInContainerWarning, startupSummary } from './config/startupSummary.js'
 import { ConfigError, formatConfigProblem } from './errors.js'
 import { createBatchedLogDestination } from './utils/batchedLogDestination.js'
 
@@ -64,6 +65,9 @@ async function main (): Promise<void> {
   }
   const summary = startupSummary(app.gatewayConfig, app.tokenService.refreshEnabled)
   app.log.info(summary.fields, summary.msg)
+  // Docker and podman mark their containers with one of these files.
+  const loopback = loopbackInContainerWarning(app.gatewayConfig, existsSync('/.dockerenv') || existsSync('/run/.containerenv'))
+  if (loopback !== null) app.log.warn(loopback)
 }
 
 function reportStartupFailure (err: unknown): void {

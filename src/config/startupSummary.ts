@@ -1,5 +1,6 @@
 // The one start-up line that says where tokens go: the upstream they are sent to, the identity
 // provider they come from (its origin only), the grant, and where they are kept.
+import { isLoopbackHost } from '../utils/apiKeys.js'
 import { DEFAULT_TOKEN_REFRESH_URL } from './schema.js'
 import type { GatewayConfig } from './gatewayConfig.js'
 
@@ -28,6 +29,18 @@ export function defaultRefreshUrlWarning (config: GatewayConfig, refreshEnabled:
   if (!refreshEnabled || config.refreshUrl !== DEFAULT_TOKEN_REFRESH_URL) return null
   return `TOKEN_REFRESH_URL is the default, ${DEFAULT_TOKEN_REFRESH_URL} (the identity provider of the system tokengate grew from): ` +
     'set it to your identity provider\'s refresh or token endpoint unless that is the one you mean'
+}
+
+/**
+ * The warning for a gateway in a container that listens on loopback only: unless the container
+ * shares the host's network, nothing outside it can reach the gateway, though its own
+ * HEALTHCHECK (which asks from inside) reports it healthy. Usually a HOST from an .env file that
+ * was written for running on the host.
+ */
+export function loopbackInContainerWarning (config: GatewayConfig, inContainer: boolean): string | null {
+  if (!inContainer || !isLoopbackHost(config.host)) return null
+  return `HOST=${config.host} inside a container: only the container itself can reach the gateway (unless it shares the host's network), ` +
+    'though its health check passes; leave HOST unset in the container\'s environment (the image sets 0.0.0.0)'
 }
 
 // A Redis URL may carry a password.

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { resolveConfig } from '../../src/config/gatewayConfig.js'
 import { DEFAULT_TOKEN_REFRESH_URL, configSchema, type EnvConfig } from '../../src/config/schema.js'
-import { defaultRefreshUrlWarning, startupSummary } from '../../src/config/startupSummary.js'
+import { defaultRefreshUrlWarning, loopbackInContainerWarning, startupSummary } from '../../src/config/startupSummary.js'
 import envSchema from 'env-schema'
 
 function config (env: Record<string, string>): ReturnType<typeof resolveConfig> {
@@ -38,4 +38,11 @@ t.test('a gateway that would refresh at the default URL says so', async (t) => {
   t.match(defaultRefreshUrlWarning(defaulted, true), /^TOKEN_REFRESH_URL is the default, https:\/\/api\.genies\.com\/auth\/v2\/refresh-session/)
   t.equal(defaultRefreshUrlWarning(defaulted, false), null, 'no refresh: the URL is never used')
   t.equal(defaultRefreshUrlWarning(config({ UPSTREAM_URL: 'https://api.example.com', TOKEN_REFRESH_URL: 'https://auth.example.com/r' }), true), null)
+})
+
+t.test('loopback inside a container is warned about; outside one, or on all interfaces, it is not', async (t) => {
+  const loopback = config({ UPSTREAM_URL: 'https://api.example.com' })
+  t.match(loopbackInContainerWarning(loopback, true), /^HOST=127\.0\.0\.1 inside a container: only the container itself can reach the gateway/)
+  t.equal(loopbackInContainerWarning(loopback, false), null)
+  t.equal(loopbackInContainerWarning(config({ UPSTREAM_URL: 'https://api.example.com', HOST: '0.0.0.0' }), true), null)
 })

@@ -8,7 +8,10 @@
 // the demo identity provider and echo upstream run in this process, on this machine's loopback.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startEchoUpstream } from '../../dist/src/demo/echoUpstream.js'
 import { startIdentityProvider } from '../../dist/src/demo/identityProvider.js'
@@ -137,6 +140,23 @@ try {
     /tokengate: configuration error: TOKEN_STORE_PATH \/data\/tokens\.json is in use by another gateway/.test(`${refusal.stdout}${refusal.stderr}`),
   'a second container on the same volume exits 1 naming TOKEN_STORE_PATH')
   check(await answers(`http://127.0.0.1:${port2}/health/token`), 'while the first keeps serving')
+
+  check(podman('logs', second).includes('HOST=127.0.0.1 inside a container: only the container itself can reach the gateway'),
+    'HOST=127.0.0.1 in a container is warned about')
+
+  // .env.example, filled in as its comments say, handed over with --env-file: the image's HOST and
+  // TOKEN_STORE_PATH stand.
+  const envFile = join(mkdtempSync(join(tmpdir(), 'tokengate-ci-')), '.env')
+  writeFileSync(envFile, readFileSync(join(ROOT, '.env.example'), 'utf8')
+    .replace(/^UPSTREAM_URL=.*$/m, `UPSTREAM_URL=${upstream.url}`)
+    .replace(/^AUTH_TOKEN=.*$/m, `AUTH_TOKEN=${idp.mint(3600)}`))
+  const port4 = await freePort()
+  const fromExample = start('env-file', { PORT: String(port4), GATEWAY_API_KEYS: 'ci-key' }, ['--env-file', envFile])
+  check(await waitUntil(() => answers(`http://127.0.0.1:${port4}/health/token`), 20_000), 'a container given .env.example with --env-file serves')
+  const logs = podman('logs', fromExample)
+  // Fastify names each address of 0.0.0.0: one beside loopback shows it listens on all of them.
+  check(new RegExp(`Server listening at http://(?!127\\.)[\\d.]+:${port4}`).test(logs), 'it listens on all interfaces (the image\'s HOST)')
+  check(logs.includes('kept in the file /data/tokens.json') && !logs.includes('inside a container'), 'and keeps its tokens on the volume, without a warning')
 
   // No usable token and no way to get one: the health check fails.
   const port3 = await freePort()
