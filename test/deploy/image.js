@@ -6,77 +6,26 @@
 // gateway containers sharing a Redis container make one refresh per rotation. Prints the image's
 // size. Skips, saying so, where no container engine can be had. Needs dist/ (npm test builds it):
 // the demo identity provider and echo upstream run in this process, on this machine's loopback.
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startEchoUpstream } from '../../dist/src/demo/echoUpstream.js'
 import { startIdentityProvider } from '../../dist/src/demo/identityProvider.js'
+import { answers, BASES, checks, engineHere, freePort, IMAGE, podman, podmanStatus, waitUntil } from './podman.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const IMAGE = 'localhost/tokengate:ci'
-const BASES = ['docker.io/library/node:22-bookworm-slim', 'docker.io/library/redis:7-bookworm']
 const run = randomBytes(3).toString('hex')
 const STOP_BOUND_MS = 10_000
 
-/** @param {string} command */
-function available (command) {
-  return spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0
-}
-
-if (!available('podman') || !available('buildah') || !BASES.every((image) => spawnSync('podman', ['image', 'exists', image]).status === 0)) {
+if (!engineHere()) {
   console.log(`image test skipped: no container engine here (podman and buildah, with ${BASES.join(' and ')} present)`)
   process.exit(0)
 }
-
-/** @param {string[]} args */
-function podman (...args) {
-  // podman complains on stderr that it cannot reach systemd for healthcheck timers: the checks
-  // run on demand here (`podman healthcheck run`).
-  return execFileSync('podman', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
-}
-
-/** The exit status of a podman command, without throwing. */
-function podmanStatus (/** @type {string[]} */ ...args) {
-  return spawnSync('podman', args, { stdio: 'ignore' }).status
-}
-
-let failures = 0
-/** @param {boolean} ok @param {string} what */
-function check (ok, what) {
-  console.log(`${ok ? 'ok    ' : 'FAILED'} ${what}`)
-  if (!ok) failures++
-}
-
-async function freePort () {
-  const server = createServer()
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)))
-  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address())
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-/** @param {() => Promise<boolean> | boolean} condition @param {number} timeoutMs */
-async function waitUntil (condition, timeoutMs) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await condition()) return true
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-  return false
-}
-
-/** @param {string} url */
-async function answers (url) {
-  try {
-    return (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok
-  } catch {
-    return false
-  }
-}
+const tally = checks()
+const check = tally.check
 
 const containers = []
 const volumes = []
@@ -184,5 +133,5 @@ try {
   await idp.close()
   await upstream.close()
 }
-console.log(failures === 0 ? 'image test: all checks passed' : `image test: ${failures} check(s) failed`)
-process.exit(failures === 0 ? 0 : 1)
+console.log(tally.failures === 0 ? 'image test: all checks passed' : `image test: ${tally.failures} check(s) failed`)
+process.exit(tally.failures === 0 ? 0 : 1)
