@@ -1,6 +1,6 @@
 // The anchor: a bare @fastify/http-proxy in front of the same upstream, with its defaults, the
 // same logger level as the gateway (LOG_LEVEL) and the same two request log lines per request
-// (disableRequestLogging only silences reply-from's own two extra lines, see BENCHMARKS.md).
+// (disableRequestLogging only silences reply-from's own two extra lines, see docs/benchmarks.md).
 import fastifyHttpProxy from '@fastify/http-proxy'
 import Fastify from 'fastify'
 

@@ -1,4 +1,4 @@
-// The one description of the environment (README.md, Configuration), read through
+// The one description of the environment (docs/configuration.md), read through
 // @fastify/env / env-schema. Defaults live here and nowhere else.
 export const DEFAULT_TOKEN_REFRESH_URL = 'https://api.genies.com/auth/v2/refresh-session'
 

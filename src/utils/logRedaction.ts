@@ -2,7 +2,7 @@
 // level down, and the credential headers of a logged `headers` or `req.headers`. Used as pino's
 // log and bindings formatters: one pass over each line's own keys, copying only what it censors.
 // (pino's path redaction did the same job for these paths, but re-parsed every path for every key
-// of every line, more CPU than the rest of the logging together: see BENCHMARKS.md.)
+// of every line, more CPU than the rest of the logging together: see docs/benchmarks.md.)
 
 // rawPacket: Node's client errors (a malformed or oversized request) carry the raw request bytes,
 // every header included, which Fastify logs with the error at trace level.

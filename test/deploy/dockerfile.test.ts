@@ -1,4 +1,4 @@
-// What the Dockerfile, .dockerignore and docker-compose.yml promise (README.md, "Deploying with
+// What the Dockerfile, .dockerignore and docker-compose.yml promise (docs/deployment.md, "Deploying with
 // Docker and compose"), read without a Docker engine. The runtime stage itself runs in runtimeStage.test.ts.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'

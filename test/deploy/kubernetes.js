@@ -4,7 +4,7 @@
 // answer readiness, and stopping them as `podman kube down` does drains them (each gateway's clean
 // shutdown) before kube down removes them.
 //
-// The manifest is adapted to this machine, where pods run on the host's network (README.md,
+// The manifest is adapted to this machine, where pods run on the host's network (docs/deployment.md,
 // "Kubernetes"): the two replicas become two Deployments of one replica on ports of their own
 // (there is no Service to spread requests) and declare no container ports (a process's own on the
 // host's network), Services are left out, the image is the one the image

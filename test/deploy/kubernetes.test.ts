@@ -1,5 +1,5 @@
 // deploy/kubernetes/tokengate.yaml without a cluster: every object valid against the Kubernetes
-// API's own schemas (kubernetes-models), and the promises README makes of it kept: two replicas
+// API's own schemas (kubernetes-models), and the promises docs/deployment.md makes of it kept: two replicas
 // sharing Redis, the probes on the health routes, a termination grace that covers the preStop and
 // the gateway's shutdown, resources, the Secret's keys, a Redis that keeps the rotated refresh
 // token across restarts. .ci/run then runs it for real with podman (test/deploy/kubernetes.js).
@@ -57,7 +57,7 @@ t.test('two gateway replicas on the shared Redis store, with the Secret\'s crede
   for (const name of Object.keys(secret.stringData)) t.ok(name in configSchema.properties, `${name} is a tokengate variable`)
 })
 
-t.test('probes, drain and resources as README says', async (t) => {
+t.test('probes, drain and resources as docs/deployment.md says', async (t) => {
   const pod = find('Deployment', 'tokengate').spec.template.spec
   const [container] = pod.containers
   t.same(container.livenessProbe.httpGet, { path: '/health/live', port: 'http' })

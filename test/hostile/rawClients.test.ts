@@ -117,7 +117,7 @@ t.test('hostile clients: nothing but the upstream is reached, no client credenti
     [`x-api-key: ${API_KEY}, second-key`],
     ['Connection: close, authorization, x-api-key'],
     ['Connection: close, x-forwarded-for'],
-    // Meant for a proxy, not one of the gateway's credentials: it passes through (see SECURITY.md).
+    // Meant for a proxy, not one of the gateway's credentials: it passes through (see docs/security.md).
     [`Proxy-Authorization: Basic ${PROXY_CREDENTIAL}`],
     [`Host: ${C}`], [`Host: ${C}@${U}`], [`X-Forwarded-Host: ${C}`], [`Forwarded: host=${C};proto=https`],
     [`X-Original-URL: http://${C}/x`], [`X-Rewrite-URL: //${C}/x`], ['X-HTTP-Method-Override: DELETE'],
