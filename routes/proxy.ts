@@ -14,6 +14,7 @@ import { isAdminPath } from '../src/utils/gatewayPaths.js'
 import { isCertificateError } from '../src/utils/tlsErrors.js'
 import { UPSTREAM_BUSY_RETRY_AFTER_S, withUpstreamSlot } from './proxy-capacity.js'
 import { setupUnauthorizedReplay } from './proxy-replay.js'
+import { setupRequestSpans } from './proxy-tracing.js'
 import { setupWebSocketProxy } from './proxy-websocket.js'
 
 declare module 'fastify' {
@@ -62,6 +63,9 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   const replayBudget = new ByteBudget(config.replayBufferTotalBytes)
   fastify.metrics.trackProxyCapacity(() => ({ upstreamInUse: slots.inUse, upstreamWaiting: slots.waiting, replayBufferBytes: replayBudget.inUse }))
 
+  // First of all: the request's span (tracing on) covers what every other hook does.
+  const spans = setupRequestSpans(fastify, '/')
+
   // Before anything else: a spelling of /admin/ that reached the proxy is still the gateway's.
   fastify.addHook('onRequest', (request, reply, done) => {
     if (!isAdminPath(request.url)) {
@@ -101,7 +105,7 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   fastify.decorateRequest('upstreamToken', '')
   fastify.addHook('onRequest', async (request, reply) => {
     try {
-      request.upstreamToken = await fastify.getValidAccessToken()
+      request.upstreamToken = await spans.within(request, () => fastify.getValidAccessToken())
     } catch (err) {
       // getValidAccessToken fails only with TokenUnavailableError: no token and no way to get one.
       const error = err as TokenUnavailableError
@@ -133,12 +137,13 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     // Called with the destination already rewritten to the upstream's prefix and checked.
     handler: (request, reply, dest, options) => webSockets.isUpgrade(request)
       ? webSockets.relay(request, reply, dest)
-      : forward(request, reply, dest, options),
+      : spans.within(request, () => forward(request, reply, dest, options)),
     websocket: false,
     replyOptions: {
       rewriteRequestHeaders: (request, headers) => {
         request.upstreamSentAt = performance.now()
         for (const name of CONSUMED_HEADERS) delete headers[name]
+        spans.inject(request, headers)
         return withBearer(request.upstreamToken, headers)
       },
       // Called when the upstream's response headers arrive, before the body streams. reply-from

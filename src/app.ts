@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import clientLimitsPlugin from '../plugins/client-limits.js'
 import configPlugin from '../plugins/config.js'
 import metricsPlugin from '../plugins/metrics.js'
+import tracingPlugin from '../plugins/tracing.js'
 import refreshJobPlugin from '../plugins/refresh-job.js'
 import storePlugin from '../plugins/store.js'
 import tokenPlugin from '../plugins/token.js'
@@ -53,6 +54,7 @@ export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyI
   try {
     await app.register(configPlugin, { env: options.env })
     await app.register(clientLimitsPlugin)
+    await app.register(tracingPlugin)
     await app.register(storePlugin)
     await app.register(tokenPlugin)
     await app.register(refreshJobPlugin)

@@ -61,6 +61,9 @@ export interface GatewayConfig {
   wsMaxMessageBytes: number
   /** Largest access token the gateway accepts (it travels in a header). */
   accessTokenMaxBytes: number
+  /** Where traces go (OTLP over HTTP); null: tracing is off. */
+  otelEndpoint: URL | null
+  otelServiceName: string
   logLevel: EnvConfig['LOG_LEVEL']
 }
 
@@ -86,6 +89,7 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
   const oauthClient = resolveOAuthClient(env, refreshStyle, problems)
   const apiKeys = parseApiKeys(env.GATEWAY_API_KEYS, problems)
   const upstreamCa = readCaFile(nonEmpty(env.UPSTREAM_CA_FILE), problems)
+  const otelEndpoint = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT) === null ? null : parseHttpUrl(env.OTEL_EXPORTER_OTLP_ENDPOINT!.trim(), 'OTEL_EXPORTER_OTLP_ENDPOINT', problems)
   const authToken = nonEmpty(env.AUTH_TOKEN)
   const storePath = resolvePath(env.TOKEN_STORE_PATH)
   if (authToken !== null && Buffer.byteLength(authToken) > env.ACCESS_TOKEN_MAX_SIZE) {
@@ -120,6 +124,8 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     replayBufferTotalBytes: env.REPLAY_BUFFER_TOTAL,
     wsMaxMessageBytes: env.WS_MAX_MESSAGE,
     accessTokenMaxBytes: env.ACCESS_TOKEN_MAX_SIZE,
+    otelEndpoint,
+    otelServiceName: env.OTEL_SERVICE_NAME.trim() === '' ? configSchema.properties.OTEL_SERVICE_NAME.default : env.OTEL_SERVICE_NAME.trim(),
     logLevel: env.LOG_LEVEL
   }
 }

@@ -41,6 +41,8 @@ export const configSchema = {
     REPLAY_BUFFER_TOTAL: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 64 * 1024 * 1024 },
     WS_MAX_MESSAGE: { type: 'integer', minimum: 1, maximum: 1024 * 1024 * 1024, default: 16 * 1024 * 1024 },
     ACCESS_TOKEN_MAX_SIZE: { type: 'integer', minimum: 16, maximum: 1024 * 1024, default: 8192 },
+    OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string' },
+    OTEL_SERVICE_NAME: { type: 'string', minLength: 1, default: 'tokengate' },
     LOG_LEVEL: { type: 'string', enum: LOG_LEVELS, default: 'info' }
   }
 } as const
@@ -76,6 +78,8 @@ export interface EnvConfig {
   REPLAY_BUFFER_TOTAL: number
   WS_MAX_MESSAGE: number
   ACCESS_TOKEN_MAX_SIZE: number
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string
+  OTEL_SERVICE_NAME: string
   LOG_LEVEL: typeof LOG_LEVELS[number]
 }
 

@@ -37,6 +37,8 @@ export interface RefreshCall {
   refreshToken: unknown
   status: number
   at: number
+  /** The W3C trace context the caller sent, if any (a traced gateway continues its trace here). */
+  traceparent: string | undefined
 }
 
 export class IdentityProvider {
@@ -128,15 +130,16 @@ export class IdentityProvider {
       } catch {
         refreshToken = undefined
       }
-      const answer = (): void => this.answer(refreshToken, res)
+      const traceparent = req.headers.traceparent as string | undefined
+      const answer = (): void => this.answer(refreshToken, traceparent, res)
       if (this.delayMs > 0) setTimeout(answer, this.delayMs)
       else answer()
     })
   }
 
-  private answer (refreshToken: unknown, res: ServerResponse): void {
+  private answer (refreshToken: unknown, traceparent: string | undefined, res: ServerResponse): void {
     const fault = this.faults.shift()
-    const record = (status: number): void => { this.calls.push({ refreshToken, status, at: this.now() }) }
+    const record = (status: number): void => { this.calls.push({ refreshToken, status, at: this.now(), traceparent }) }
     const json = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
       record(status)
       // The provider's own clock, as a real one's Date header would show it (tests move it).

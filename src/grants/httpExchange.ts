@@ -1,6 +1,7 @@
 // One bounded POST to the identity provider: a total time limit (headers and body, so a server
 // that trickles bytes cannot hold a refresh open), a body size limit, and the body always
 // consumed or destroyed. Failures become RefreshErrors whose messages never quote the answer.
+import { context, propagation } from '@opentelemetry/api'
 import { request, type Dispatcher } from 'undici'
 import { RefreshError } from '../errors.js'
 
@@ -35,9 +36,12 @@ export async function postForJson (
   // One deadline for headers and body together; its timer is unref'd and needs no clearing.
   const signal = AbortSignal.timeout(timeoutMs)
   try {
+    // The refresh's trace continues at the identity provider (W3C traceparent), when tracing is on.
+    const traced: Record<string, string> = { accept: 'application/json', ...headers }
+    propagation.inject(context.active(), traced)
     const response = await request(url, {
       method: 'POST',
-      headers: { accept: 'application/json', ...headers },
+      headers: traced,
       body,
       signal,
       dispatcher: limits.dispatcher

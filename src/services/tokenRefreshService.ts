@@ -1,6 +1,7 @@
 // The token engine: holds the current access token, decides when it needs refreshing, and makes
 // sure that however many callers ask, one refresh runs at a time. New tokens are handed to the
 // on-updated callback (which persists them) before anyone is given them.
+import { SpanStatusCode, trace } from '@opentelemetry/api'
 import { RefreshError, StoreError, TokenDecodeError, TokenUnavailableError } from '../errors.js'
 import { badResponse, DEFAULT_REFRESH_TIMEOUT_MS } from '../grants/httpExchange.js'
 import { createJsonRefreshGrant } from '../grants/jsonRefreshGrant.js'
@@ -160,6 +161,8 @@ export class TokenRefreshService {
   private warnedShortLife = false
   /** The identity provider's host, named in failure logs. */
   private readonly identityProvider: string
+  /** Calls to the identity provider of the refresh in flight (its span says how many). */
+  private attempts = 0
 
   constructor (
     accessToken: string | null,
@@ -286,7 +289,7 @@ export class TokenRefreshService {
         const event: RefreshOutcomeEvent = { trigger, outcome: reason === null ? 'success' : 'failure', reason, durationMs: this.now() - startedAtMs }
         this.notify((observer) => observer.onRefreshOutcome(event))
       }
-      this.inflight = this.runRefresh(trigger)
+      this.inflight = this.tracedRefresh(trigger)
         .then((token) => { outcome(null); return token }, (err: RefreshError) => { outcome(err.reason); throw err })
         .finally(() => { this.inflight = null })
     }
@@ -306,6 +309,32 @@ export class TokenRefreshService {
         this.log.warn({ err: redactedError(err) }, 'An observer of the token service failed; ignored')
       }
     }
+  }
+
+  /**
+   * The refresh as a span (a child of the request that needed it, or a trace of its own for a
+   * background one), active while it runs so that the call to the identity provider carries it.
+   * Its attributes never hold a token or a secret.
+   */
+  private tracedRefresh (trigger: RefreshTrigger): Promise<string> {
+    this.attempts = 0
+    const attributes = { 'tokengate.credential': 'default', 'tokengate.grant': this.grant.style, 'tokengate.refresh.trigger': trigger }
+    // Asked for each time: a no-op until a tracer provider is registered (plugins/tracing.ts,
+    // OTEL_EXPORTER_OTLP_ENDPOINT), and the provider of the moment when one is.
+    return trace.getTracer('tokengate').startActiveSpan('token refresh', { attributes }, async (span) => {
+      try {
+        const token = await this.runRefresh(trigger)
+        span.setAttributes({ 'tokengate.refresh.outcome': 'success', 'tokengate.refresh.attempts': this.attempts })
+        return token
+      } catch (err) {
+        const reason = (err as RefreshError).reason
+        span.setAttributes({ 'tokengate.refresh.outcome': 'failure', 'tokengate.refresh.attempts': this.attempts, 'tokengate.refresh.reason': reason })
+        span.setStatus({ code: SpanStatusCode.ERROR, message: reason })
+        throw err
+      } finally {
+        span.end()
+      }
+    })
   }
 
   private async runRefresh (trigger: RefreshTrigger): Promise<string> {
@@ -368,6 +397,7 @@ export class TokenRefreshService {
   }
 
   private async exchangeWithRetries (presented: string | null, trigger: RefreshTrigger, attempt: number): Promise<TokenSet> {
+    this.attempts++
     try {
       return await this.grant.exchange(presented)
     } catch (err) {

@@ -62,6 +62,8 @@ t.test('defaults, converted to the units the app uses', async (t) => {
     replayBufferTotalBytes: 64 * 1024 * 1024,
     wsMaxMessageBytes: 16 * 1024 * 1024,
     accessTokenMaxBytes: 8192,
+    otelEndpoint: null,
+    otelServiceName: 'tokengate',
     logLevel: 'info'
   })
   t.equal(config.upstream.pathname, '/v2', 'the path is kept as a prefix')

@@ -33,6 +33,7 @@ function env (overrides: Partial<EnvConfig> = {}): EnvConfig {
     REPLAY_BUFFER_TOTAL: 64 * 1024 * 1024,
     WS_MAX_MESSAGE: 16 * 1024 * 1024,
     ACCESS_TOKEN_MAX_SIZE: 8192,
+    OTEL_SERVICE_NAME: 'tokengate',
     LOG_LEVEL: 'info',
     ...overrides
   }

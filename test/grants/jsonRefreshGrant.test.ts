@@ -22,7 +22,7 @@ t.test('exchange against the identity provider', async (t) => {
   t.test('POSTs {"refreshToken"} and returns the rotated pair', async (t) => {
     const presented = idp.validRefreshToken
     const tokens = await grant.exchange(presented)
-    t.same(idp.calls.at(-1), { refreshToken: presented, status: 200, at: idp.calls.at(-1)?.at })
+    t.same(idp.calls.at(-1), { refreshToken: presented, status: 200, at: idp.calls.at(-1)?.at, traceparent: undefined }, 'no trace context: tracing is off')
     t.equal(tokens.accessToken, idp.issued.at(-1))
     t.equal(tokens.refreshToken, idp.validRefreshToken, 'the new refresh token')
     t.not(tokens.refreshToken, presented, 'rotated')

@@ -54,6 +54,8 @@ const USABLE: Record<string, (config: GatewayConfig) => boolean> = {
   REPLAY_BUFFER_TOTAL: (c) => Number.isSafeInteger(c.replayBufferTotalBytes) && c.replayBufferTotalBytes >= 0,
   WS_MAX_MESSAGE: (c) => Number.isInteger(c.wsMaxMessageBytes) && finiteIn(c.wsMaxMessageBytes, 1, 1024 ** 3),
   ACCESS_TOKEN_MAX_SIZE: (c) => Number.isInteger(c.accessTokenMaxBytes) && finiteIn(c.accessTokenMaxBytes, 16, 1024 ** 2),
+  OTEL_EXPORTER_OTLP_ENDPOINT: (c) => c.otelEndpoint === null || ['http:', 'https:'].includes(c.otelEndpoint.protocol),
+  OTEL_SERVICE_NAME: () => true,
   LOG_LEVEL: (c) => ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)
 }
 

@@ -1,0 +1,67 @@
+// A span per proxied request when tracing is on (plugins/tracing.ts): from the first hook to the
+// response's end, with the route, the status and the upstream's latency, continuing a trace the
+// client started (traceparent) and continued at the upstream (traceparent replaced by this span's).
+// A refresh the request waits for is its child. Off, nothing is added to the proxy's hot path.
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** This request's span; null when tracing is off (or for a WebSocket upgrade). */
+    span: Span | null
+  }
+}
+
+export interface RequestSpans {
+  /** Runs `fn` with the request's span active, so what it starts (a refresh, the call upstream) is its child. */
+  within: <T>(request: FastifyRequest, fn: () => T) => T
+  /** Sets traceparent (and tracestate) of the request's span on the headers sent upstream. */
+  inject: (request: Pick<FastifyRequest, 'span'>, headers: Record<string, unknown>) => void
+}
+
+const OFF: RequestSpans = { within: (_request, fn) => fn(), inject: () => {} }
+
+/** Adds the span hooks to the proxy scope (call it before its other hooks); the helpers for the others. */
+export function setupRequestSpans (fastify: FastifyInstance, route: string): RequestSpans {
+  if (!fastify.tracingEnabled) return OFF
+  const tracer = trace.getTracer('tokengate')
+  fastify.decorateRequest('span', null)
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    // An upgrade leaves Fastify's lifecycle when the relay takes it: no response to end a span with.
+    if (request.raw.headers.upgrade === undefined) {
+      const parent = propagation.extract(ROOT_CONTEXT, request.headers)
+      request.span = tracer.startSpan(`${request.method} ${route}`, {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': request.method,
+          'http.route': route,
+          // The path only: a query string may carry what is not ours to record.
+          'url.path': request.url.split('?', 1)[0],
+          'tokengate.credential': 'default'
+        }
+      }, parent)
+    }
+    done()
+  })
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const span = request.span
+    if (span !== null) {
+      span.setAttribute('http.response.status_code', reply.statusCode)
+      if (request.upstreamLatencyMs !== null) span.setAttribute('tokengate.upstream_latency_ms', Math.round(request.upstreamLatencyMs * 100) / 100)
+      if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
+      span.end()
+    }
+    done()
+  })
+  fastify.addHook('onRequestAbort', (request, done) => {
+    request.span?.setStatus({ code: SpanStatusCode.ERROR, message: 'the client went away' })
+    request.span?.end()
+    done()
+  })
+  return {
+    within: (request, fn) => request.span === null ? fn() : context.with(trace.setSpan(context.active(), request.span), fn),
+    inject: (request, headers) => {
+      if (request.span !== null) propagation.inject(trace.setSpan(ROOT_CONTEXT, request.span), headers)
+    }
+  }
+}
