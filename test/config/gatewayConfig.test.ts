@@ -1,16 +1,11 @@
 // From the environment to typed settings: the checks JSON schema cannot express, and one
 // problem per variable from the schema's own errors (produced here by the real env-schema).
 import { resolve } from 'node:path'
-import envSchema from 'env-schema'
 import t from 'tap'
 import { problemsFromSchemaErrors, resolveConfig, type SchemaError } from '../../src/config/gatewayConfig.js'
-import { DEFAULT_TOKEN_REFRESH_URL, MAX_TIMER_MS, configSchema, type EnvConfig } from '../../src/config/schema.js'
+import { DEFAULT_TOKEN_REFRESH_URL, MAX_TIMER_MS, type EnvConfig } from '../../src/config/schema.js'
 import { ConfigError } from '../../src/errors.js'
-
-/** The environment as @fastify/env would validate it: defaults filled, numbers coerced. */
-function validate (data: Record<string, string>): EnvConfig {
-  return envSchema<EnvConfig>({ schema: structuredClone(configSchema) as object, data, env: false, dotenv: false })
-}
+import { validate } from '../helpers/config.js'
 
 /** The schema errors env-schema attaches to its error, for data that does not validate. */
 function schemaErrors (data: Record<string, string>): SchemaError[] {

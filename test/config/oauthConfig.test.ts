@@ -8,35 +8,11 @@ import { resolveConfig } from '../../src/config/gatewayConfig.js'
 import type { EnvConfig } from '../../src/config/schema.js'
 import { ConfigError } from '../../src/errors.js'
 import { buildApp } from '../../src/app.js'
+import { validate } from '../helpers/config.js'
 import { makeCertificate } from '../helpers/tls.js'
 
 function env (overrides: Partial<EnvConfig> = {}): EnvConfig {
-  return {
-    UPSTREAM_URL: 'https://api.example.com/v1',
-    TOKEN_REFRESH_URL: 'https://idp.example.com/oauth/token',
-    TOKEN_REFRESH_STYLE: 'json',
-    TOKEN_GRANT: 'refresh_token',
-    TOKEN_REFRESH_INTERVAL: 30,
-    TOKEN_EXPIRY_BUFFER: 5,
-    TOKEN_REFRESH_TIMEOUT: 10_000,
-    TOKEN_STORE: 'memory',
-    TOKEN_STORE_PATH: './data/tokens.json',
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    TOKEN_STORE_KEY: 'tokengate:default',
-    HOST: '127.0.0.1',
-    PORT: 3000,
-    UPSTREAM_TIMEOUT: 30_000,
-    UPSTREAM_MAX_CONNECTIONS: 10_000,
-    CLIENT_TIMEOUT: 60_000,
-    CLIENT_KEEP_ALIVE_TIMEOUT: 72_000,
-    CLIENT_MAX_REQUESTS_PER_CONNECTION: 1000,
-    REPLAY_BUFFER_TOTAL: 64 * 1024 * 1024,
-    WS_MAX_MESSAGE: 16 * 1024 * 1024,
-    ACCESS_TOKEN_MAX_SIZE: 8192,
-    OTEL_SERVICE_NAME: 'tokengate',
-    LOG_LEVEL: 'info',
-    ...overrides
-  }
+  return { ...validate({ UPSTREAM_URL: 'https://api.example.com/v1', TOKEN_REFRESH_URL: 'https://idp.example.com/oauth/token', TOKEN_STORE: 'memory' }), ...overrides }
 }
 
 async function startupProblems (environment: Record<string, string>): Promise<Array<{ variable: string, message: string }>> {

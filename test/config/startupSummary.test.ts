@@ -1,12 +1,12 @@
 // The start-up line that says where tokens go, and the warning for the default refresh URL.
 import t from 'tap'
 import { resolveConfig } from '../../src/config/gatewayConfig.js'
-import { DEFAULT_TOKEN_REFRESH_URL, configSchema, type EnvConfig } from '../../src/config/schema.js'
+import { DEFAULT_TOKEN_REFRESH_URL } from '../../src/config/schema.js'
 import { defaultRefreshUrlWarning, loopbackInContainerWarning, startupSummary } from '../../src/config/startupSummary.js'
-import envSchema from 'env-schema'
+import { validate } from '../helpers/config.js'
 
 function config (env: Record<string, string>): ReturnType<typeof resolveConfig> {
-  return resolveConfig(envSchema({ schema: structuredClone(configSchema) as object, dotenv: false, env: false, data: env }) as unknown as EnvConfig)
+  return resolveConfig(validate(env))
 }
 
 t.test('names the upstream, the provider\'s origin (never its path), the grant and the store', async (t) => {

@@ -114,14 +114,7 @@ t.test('an unwritable folder: the error is logged and shown in health, serving g
   mkdirSync(folder, { mode: 0o700 })
   lockFolder(t, folder)
   const path = join(folder, 'tokens.json')
-  const gw = await startGatewayProcess(t, {
-    UPSTREAM_URL: upstream.url,
-    AUTH_TOKEN: idp.mint(-30),
-    REFRESH_TOKEN: idp.validRefreshToken,
-    TOKEN_REFRESH_URL: idp.refreshUrl,
-    TOKEN_STORE: 'file',
-    TOKEN_STORE_PATH: path
-  })
+  const gw = await startGatewayProcess(t, fileStoreEnv(idp, upstream, path))
   t.equal(await seen(gw.url), `Bearer ${idp.issued[0]}`, 'the refreshed token serves although it could not be saved')
   await gw.waitForOutput(/Could not persist the new tokens; serving them from memory/)
   const line = gw.output().split('\n').find((l) => l.includes('Could not persist'))!
