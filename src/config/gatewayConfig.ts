@@ -92,7 +92,8 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
   const otelEndpoint = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT) === null ? null : parseHttpUrl(env.OTEL_EXPORTER_OTLP_ENDPOINT!.trim(), 'OTEL_EXPORTER_OTLP_ENDPOINT', problems)
   const authToken = nonEmpty(env.AUTH_TOKEN)
   const storePath = resolvePath(env.TOKEN_STORE_PATH)
-  if (authToken !== null && Buffer.byteLength(authToken) > env.ACCESS_TOKEN_MAX_SIZE) {
+  // A limit that is no finite number is reported on its own (above), not as AUTH_TOKEN's problem.
+  if (authToken !== null && Number.isFinite(env.ACCESS_TOKEN_MAX_SIZE) && Buffer.byteLength(authToken) > env.ACCESS_TOKEN_MAX_SIZE) {
     problems.push({ variable: 'AUTH_TOKEN', message: `is ${Buffer.byteLength(authToken)} bytes, more than ACCESS_TOKEN_MAX_SIZE (${env.ACCESS_TOKEN_MAX_SIZE}): it could not travel in a header` })
   }
   if (problems.length > 0) throw new ConfigError(problems)

@@ -321,20 +321,16 @@ export class TokenRefreshService {
     const attributes = { 'tokengate.credential': 'default', 'tokengate.grant': this.grant.style, 'tokengate.refresh.trigger': trigger }
     // Asked for each time: a no-op until a tracer provider is registered (plugins/tracing.ts,
     // OTEL_EXPORTER_OTLP_ENDPOINT), and the provider of the moment when one is.
-    return trace.getTracer('tokengate').startActiveSpan('token refresh', { attributes }, async (span) => {
-      try {
-        const token = await this.runRefresh(trigger)
-        span.setAttributes({ 'tokengate.refresh.outcome': 'success', 'tokengate.refresh.attempts': this.attempts })
-        return token
-      } catch (err) {
-        const reason = (err as RefreshError).reason
-        span.setAttributes({ 'tokengate.refresh.outcome': 'failure', 'tokengate.refresh.attempts': this.attempts, 'tokengate.refresh.reason': reason })
-        span.setStatus({ code: SpanStatusCode.ERROR, message: reason })
-        throw err
-      } finally {
-        span.end()
-      }
-    })
+    return trace.getTracer('tokengate').startActiveSpan('token refresh', { attributes }, (span) => this.runRefresh(trigger).then((token) => {
+      span.setAttributes({ 'tokengate.refresh.outcome': 'success', 'tokengate.refresh.attempts': this.attempts })
+      span.end()
+      return token
+    }, (err: RefreshError) => {
+      span.setAttributes({ 'tokengate.refresh.outcome': 'failure', 'tokengate.refresh.attempts': this.attempts, 'tokengate.refresh.reason': err.reason })
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err.reason })
+      span.end()
+      throw err
+    }))
   }
 
   private async runRefresh (trigger: RefreshTrigger): Promise<string> {

@@ -114,6 +114,9 @@ t.test('an AUTH_TOKEN larger than ACCESS_TOKEN_MAX_SIZE is refused, naming both;
   t.same(err.problems, [{ variable: 'AUTH_TOKEN', message: 'is 61440 bytes, more than ACCESS_TOKEN_MAX_SIZE (8192): it could not travel in a header' }])
   t.notMatch(err.message, 'xxxx', 'the token is not quoted')
   t.equal(resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com', AUTH_TOKEN: 'y'.repeat(8192) })).authToken, 'y'.repeat(8192))
+  // A limit that is no number at all is its own problem, not AUTH_TOKEN's (found by the property test).
+  const infinite = configError(validate({ UPSTREAM_URL: 'https://api.example.com', AUTH_TOKEN: 'short', ACCESS_TOKEN_MAX_SIZE: '-Infinity' }))
+  t.same(infinite.problems, [{ variable: 'ACCESS_TOKEN_MAX_SIZE', message: 'must be a finite number' }])
 })
 
 t.test('a relative store path is resolved against the working directory', async (t) => {
