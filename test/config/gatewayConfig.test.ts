@@ -245,3 +245,14 @@ t.test('a buffer whose milliseconds would overflow is refused, naming TOKEN_EXPI
     .then(async (app) => { await app.close(); return null }, (e: unknown) => e as { problems: Array<{ variable: string }> })
   t.same(err?.problems.map((p) => p.variable), ['TOKEN_EXPIRY_BUFFER'])
 })
+
+t.test('OpenTelemetry: the endpoint is an http(s) URL or unset; a blank service name is the default', async (t) => {
+  const on = resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com', OTEL_EXPORTER_OTLP_ENDPOINT: ' http://collector:4318 ', OTEL_SERVICE_NAME: ' gateway-eu ' }))
+  t.equal(on.otelEndpoint?.href, 'http://collector:4318/')
+  t.equal(on.otelServiceName, 'gateway-eu')
+  const blank = resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com', OTEL_EXPORTER_OTLP_ENDPOINT: '  ', OTEL_SERVICE_NAME: '   ' }))
+  t.equal(blank.otelEndpoint, null, 'blank: tracing off')
+  t.equal(blank.otelServiceName, 'tokengate')
+  t.same(configError(validate({ UPSTREAM_URL: 'https://api.example.com', OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317' })).problems,
+    [{ variable: 'OTEL_EXPORTER_OTLP_ENDPOINT', message: 'must be an absolute http:// or https:// URL' }])
+})
