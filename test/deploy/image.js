@@ -38,7 +38,8 @@ function start (name, env, extra = [], image = IMAGE, command = []) {
 }
 
 function cleanUp () {
-  for (const name of containers) spawnSync('podman', ['rm', '-f', '-t', '0', name], { stdio: 'ignore' })
+  // -v: the anonymous volume each container without one on /data got goes with it.
+  for (const name of containers) spawnSync('podman', ['rm', '-f', '-v', '-t', '0', name], { stdio: 'ignore' })
   for (const name of volumes) spawnSync('podman', ['volume', 'rm', '-f', name], { stdio: 'ignore' })
 }
 
@@ -69,7 +70,7 @@ try {
   podman('stop', '-t', String(STOP_BOUND_MS / 1000), first)
   const stopMs = Date.now() - stoppingAt
   check(stopMs < STOP_BOUND_MS && podman('inspect', '--format', '{{.State.ExitCode}}', first) === '0', `SIGTERM stops it within 10 s, exit 0 (${stopMs} ms)`)
-  podman('rm', first)
+  podman('rm', '-v', first)
 
   // A new container on the same volume, with the same (now spent) REFRESH_TOKEN in its environment.
   const port2 = await freePort()
