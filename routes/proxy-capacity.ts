@@ -9,7 +9,7 @@ import type { ConnectionSlots, ReleaseSlot } from '../src/utils/connectionSlots.
 type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string, options: FastifyReplyFromHooks) => unknown
 
 // A slot frees up whenever any response ends; a client should come back soon, not in minutes.
-export const UPSTREAM_BUSY_RETRY_AFTER_S = 1
+const UPSTREAM_BUSY_RETRY_AFTER_S = 1
 
 export function withUpstreamSlot (slots: ConnectionSlots, timeoutMs: number, handler: ProxyHandler): ProxyHandler {
   return (request, reply, dest, options) => {
@@ -22,10 +22,15 @@ export function withUpstreamSlot (slots: ConnectionSlots, timeoutMs: number, han
       if (reply.raw.destroyed) return
       request.log.warn({ inUse: slots.inUse, waiting: slots.waiting },
         'No upstream connection free within UPSTREAM_TIMEOUT (UPSTREAM_MAX_CONNECTIONS in use); answering 503')
-      return reply.code(503).header('retry-after', String(UPSTREAM_BUSY_RETRY_AFTER_S))
-        .send({ error: 'upstream_busy', message: 'every upstream connection is in use; try again shortly' })
+      return sendUpstreamBusy(reply)
     })
   }
+}
+
+/** 503 upstream_busy: no upstream connection to be had now (every slot held, or no descriptor left). */
+export function sendUpstreamBusy (reply: FastifyReply<any, any>): FastifyReply<any, any> {
+  return reply.code(503).header('retry-after', String(UPSTREAM_BUSY_RETRY_AFTER_S))
+    .send({ error: 'upstream_busy', message: 'every upstream connection is in use; try again shortly' })
 }
 
 function forward (release: ReleaseSlot, handler: ProxyHandler, request: FastifyRequest, reply: FastifyReply,

@@ -12,7 +12,7 @@ import { ByteBudget } from '../src/utils/byteBudget.js'
 import { ConnectionSlots } from '../src/utils/connectionSlots.js'
 import { isAdminPath } from '../src/utils/gatewayPaths.js'
 import { isCertificateError } from '../src/utils/tlsErrors.js'
-import { UPSTREAM_BUSY_RETRY_AFTER_S, withUpstreamSlot } from './proxy-capacity.js'
+import { sendUpstreamBusy, withUpstreamSlot } from './proxy-capacity.js'
 import { setupUnauthorizedReplay } from './proxy-replay.js'
 import { setupRequestSpans } from './proxy-tracing.js'
 import { setupWebSocketProxy } from './proxy-websocket.js'
@@ -196,8 +196,7 @@ function upstreamFailed (reply: FastifyReply<any, any>, error: Error & { statusC
   /* c8 ignore start -- needs a process out of descriptors: test/integration/capacity.test.ts runs the built gateway under `ulimit -n` (child processes are not counted) */
   if (code !== undefined && OUT_OF_DESCRIPTORS.has(code)) {
     reply.log.warn({ code }, 'No file descriptor left for an upstream connection; answering 503')
-    reply.code(503).header('retry-after', String(UPSTREAM_BUSY_RETRY_AFTER_S))
-      .send({ error: 'upstream_busy', message: 'every upstream connection is in use; try again shortly' })
+    sendUpstreamBusy(reply)
     return
   }
   /* c8 ignore stop */
