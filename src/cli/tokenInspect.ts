@@ -61,7 +61,7 @@ export function inspectToken (input: InspectInput): InspectResult {
     lines.push('Token type: opaque (not a JWT): no claims to show', '', 'Token Timestamps:', '=================',
       `Expires At: ${new Date(expiresAtMs!).toISOString()} (recorded by the token store)`, `Current Time: ${new Date(input.nowMs).toISOString()}`,
       '', 'Token Status:', '=============')
-    return finish(lines, refreshLines, lifetime, expiresAtMs, input.nowMs, bufferMs)
+    return finish(lines, refreshLines, lifetime, input.nowMs, bufferMs)
   }
   lines.push(
     `User ID: ${user.userId ?? '(none)'}`,
@@ -78,11 +78,12 @@ export function inspectToken (input: InspectInput): InspectResult {
     'Token Status:',
     '============='
   )
-  return finish(lines, refreshLines, lifetime, expiresAtMs, input.nowMs, bufferMs)
+  return finish(lines, refreshLines, lifetime, input.nowMs, bufferMs)
 }
 
 function finish (lines: string[], refreshLines: string[], lifetime: { expiresAtMs: number | null, refreshAtMs: number },
-  expiresAtMs: number | null, nowMs: number, bufferMs: number): InspectResult {
+  nowMs: number, bufferMs: number): InspectResult {
+  const { expiresAtMs } = lifetime
   const status = ({ ok: 'VALID', expiring: 'EXPIRING', expired: 'EXPIRED' } as const)[lifetimeStatus(lifetime, nowMs)]
   const buffer = expiresAtMs !== null && expiresAtMs - lifetime.refreshAtMs < bufferMs
     ? `the refresh window: half of a token shorter than twice the ${bufferMs / 60_000}-minute expiry buffer`
