@@ -89,7 +89,8 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
   const oauthClient = resolveOAuthClient(env, refreshStyle, problems)
   const apiKeys = parseApiKeys(env.GATEWAY_API_KEYS, problems)
   const upstreamCa = readCaFile(nonEmpty(env.UPSTREAM_CA_FILE), problems)
-  const otelEndpoint = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT) === null ? null : parseHttpUrl(env.OTEL_EXPORTER_OTLP_ENDPOINT!.trim(), 'OTEL_EXPORTER_OTLP_ENDPOINT', problems)
+  const otelUrl = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT)
+  const otelEndpoint = otelUrl === null ? null : parseHttpUrl(otelUrl, 'OTEL_EXPORTER_OTLP_ENDPOINT', problems)
   const authToken = nonEmpty(env.AUTH_TOKEN)
   const storePath = resolvePath(env.TOKEN_STORE_PATH)
   // A limit that is no finite number is reported on its own (above), not as AUTH_TOKEN's problem.
@@ -126,7 +127,7 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     wsMaxMessageBytes: env.WS_MAX_MESSAGE,
     accessTokenMaxBytes: env.ACCESS_TOKEN_MAX_SIZE,
     otelEndpoint,
-    otelServiceName: env.OTEL_SERVICE_NAME.trim() === '' ? configSchema.properties.OTEL_SERVICE_NAME.default : env.OTEL_SERVICE_NAME.trim(),
+    otelServiceName: nonEmpty(env.OTEL_SERVICE_NAME) ?? configSchema.properties.OTEL_SERVICE_NAME.default,
     logLevel: env.LOG_LEVEL
   }
 }
