@@ -29,26 +29,24 @@ export function nowSeconds (): number {
   return Math.floor(Date.now() / 1000)
 }
 
-export interface FileStoreEnv extends Record<string, string> {
+export interface RefreshingEnv extends Record<string, string> {
   UPSTREAM_URL: string
   AUTH_TOKEN: string
   REFRESH_TOKEN: string
   TOKEN_REFRESH_URL: string
+}
+
+/** A gateway that starts on a token expired a minute ago, which it must refresh at `idp`. */
+export function refreshingEnv (idp: IdentityProvider, upstream: { url: string }): RefreshingEnv {
+  return { UPSTREAM_URL: upstream.url, AUTH_TOKEN: idp.mint(-60), REFRESH_TOKEN: idp.validRefreshToken, TOKEN_REFRESH_URL: idp.refreshUrl }
+}
+
+export interface FileStoreEnv extends RefreshingEnv {
   TOKEN_STORE: string
   TOKEN_STORE_PATH: string
 }
 
-/**
- * The environment of a gateway that starts on an expired token it must refresh at `idp`, keeping
- * its tokens in the file at `path`.
- */
+/** The same, keeping its tokens in the file at `path`. */
 export function fileStoreEnv (idp: IdentityProvider, upstream: EchoUpstream, path: string): FileStoreEnv {
-  return {
-    UPSTREAM_URL: upstream.url,
-    AUTH_TOKEN: idp.mint(-30),
-    REFRESH_TOKEN: idp.validRefreshToken,
-    TOKEN_REFRESH_URL: idp.refreshUrl,
-    TOKEN_STORE: 'file',
-    TOKEN_STORE_PATH: path
-  }
+  return { ...refreshingEnv(idp, upstream), TOKEN_STORE: 'file', TOKEN_STORE_PATH: path }
 }

@@ -4,17 +4,12 @@
 import t from 'tap'
 import { request } from 'undici'
 import { startGateway } from '../helpers/app.js'
-import { echoUpstream, identityProvider } from '../helpers/servers.js'
+import { echoUpstream, identityProvider, refreshingEnv } from '../helpers/servers.js'
 
 t.test('a provider two hours behind: one refresh serves every request, with a warning', async (t) => {
   const idp = await identityProvider(t, { now: () => Date.now() - 2 * 3600_000, tokenTtlSeconds: 3600 })
   const upstream = await echoUpstream(t)
-  const gw = await startGateway(t, {
-    UPSTREAM_URL: upstream.url,
-    AUTH_TOKEN: idp.mint(-60),
-    REFRESH_TOKEN: idp.validRefreshToken,
-    TOKEN_REFRESH_URL: idp.refreshUrl
-  })
+  const gw = await startGateway(t, refreshingEnv(idp, upstream))
   for (let i = 0; i < 20; i++) {
     const res = await request(`${gw.url}/v1/call/${i}`)
     t.equal(res.statusCode, 200)

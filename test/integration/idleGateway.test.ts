@@ -4,7 +4,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { startGatewayProcess } from '../helpers/process.js'
-import { echoUpstream, identityProvider } from '../helpers/servers.js'
+import { echoUpstream, identityProvider, refreshingEnv } from '../helpers/servers.js'
 
 const counter = (metrics: string, trigger: string): number =>
   Number(new RegExp(`^tokengate_token_refreshes_total\\{trigger="${trigger}",outcome="success"\\} (\\d+)$`, 'm').exec(metrics)?.[1])
@@ -42,12 +42,7 @@ t.test('4-second tokens, the default 30-minute interval, 7 s without a request: 
 t.test('a readiness probe waits for a refresh that can give a token, and answers 503 only when none can', async (t) => {
   const idp = await identityProvider(t, { tokenTtlSeconds: 3600, delayMs: 1500 })
   const upstream = await echoUpstream(t)
-  const gw = await startGatewayProcess(t, {
-    UPSTREAM_URL: upstream.url,
-    AUTH_TOKEN: idp.mint(-60),
-    REFRESH_TOKEN: idp.validRefreshToken,
-    TOKEN_REFRESH_URL: idp.refreshUrl
-  })
+  const gw = await startGatewayProcess(t, refreshingEnv(idp, upstream))
   // The start-up refresh is in flight (the provider takes 1.5 s): no usable token yet, but one is coming.
   const probe = await request(`${gw.url}/health/token`)
   t.equal(probe.statusCode, 200, 'the probe waited for the refresh in flight')
