@@ -72,7 +72,7 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
   if (defaultUrl !== null) fastify.log.warn(defaultUrl)
 
   // New environment tokens are written at once, so the store forgets the ones they replace.
-  const seeded = service.snapshot()
+  const seeded = service.currentRecord()
   if (start.source === 'environment' && seeded !== null) {
     try {
       await store.save(record(seeded))
@@ -101,7 +101,7 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
       if (lock === null) return service.pullFromSharedStore()
       try {
         const latest = await store.load()
-        const snapshot = service.snapshot()
+        const snapshot = service.currentRecord()
         if (snapshot !== null && (latest === null || latest.version < snapshot.version)) {
           await store.save(record(snapshot))
           fastify.log.info({ version: snapshot.version }, 'Redis is back; wrote the cached tokens back to it')

@@ -91,3 +91,16 @@ export class StoreLockedError extends createError<[string]>('TOKENGATE_STORE_LOC
     this.holder = holder
   }
 }
+
+// Errors from outside (a store, a callback) may quote what they were given: only our own
+// StoreError messages (a path, an errno code, Redis' state) travel in full.
+export function redactedError (err: unknown): { type: string, code?: string, message: string } {
+  const e = err as { name?: string, code?: string }
+  return { type: e?.name ?? 'Error', code: e?.code, message: safeMessage(err) }
+}
+
+export function safeMessage (err: unknown): string {
+  if (err instanceof StoreError) return err.message
+  const e = err as { name?: string, code?: string }
+  return `the token store failed (${e?.code ?? e?.name ?? 'unknown error'})`
+}

@@ -2,26 +2,25 @@
 // sure that however many callers ask, one refresh runs at a time. New tokens are handed to the
 // on-updated callback (which persists them) before anyone is given them.
 import { SpanStatusCode, trace } from '@opentelemetry/api'
-import { RefreshError, StoreError, TokenDecodeError, TokenUnavailableError } from '../errors.js'
+import { RefreshError, TokenDecodeError, TokenUnavailableError, redactedError, safeMessage } from '../errors.js'
 import { badResponse, DEFAULT_REFRESH_TIMEOUT_MS } from '../grants/httpExchange.js'
 import { createJsonRefreshGrant } from '../grants/jsonRefreshGrant.js'
 import type { RefreshGrant, RefreshStyle, TokenSet } from '../grants/refreshGrant.js'
 import { DEFAULT_MAX_ACCESS_TOKEN_BYTES } from '../grants/tokenAnswer.js'
-import type { RefreshLock, SharedTokenStore, TokenRecord } from '../stores/tokenStore.js'
-import { backoffDelay, type BackoffPolicy } from '../utils/backoff.js'
+import type { SharedTokenStore, TokenRecord } from '../stores/tokenStore.js'
 import { type Clock, type Sleep, type Timers, realSleep, realTimers, systemClock } from '../utils/clock.js'
 import { silentLogger, type Logger } from '../utils/logger.js'
 import { lifetimeStatus, tokenLifetime, type TokenOrigin, type TokenStatus } from '../utils/tokenLifetime.js'
 import { DEFAULT_EXPIRY_BUFFER_MS, describeToken, type TokenDescription } from '../utils/tokenUtils.js'
+import { RefreshPolicy, type RefreshPolicyOptions } from './refreshPolicy.js'
+import { SharedStoreCoordinator, type SharedTokenHolder } from './sharedStoreCoordinator.js'
+
+export { DEFAULT_MAX_ATTEMPTS, DEFAULT_MIN_UNAUTHORIZED_REFRESH_INTERVAL_MS, DEFAULT_RETRY } from './refreshPolicy.js'
 
 export type RefreshTrigger = 'startup' | 'request' | 'periodic' | 'refresh-ahead' | 'upstream-401' | 'admin'
 
-export interface TokensUpdate {
-  accessToken: string
-  refreshToken: string | null
-  expiresAtMs: number | null
-  /** One more than the version of the tokens they replace. */
-  version: number
+/** New tokens as the record to store (one more than the version they replace), and what caused them. */
+export interface TokensUpdate extends TokenRecord {
   trigger: RefreshTrigger
 }
 
@@ -51,7 +50,7 @@ export interface TokenServiceObserver {
 /** Called with new tokens before they are used; a rejection is logged and reported, not fatal. */
 export type OnTokensUpdated = (accessToken: string, refreshToken: string | null, update: TokensUpdate) => void | Promise<void>
 
-export interface TokenRefreshServiceOptions {
+export interface TokenRefreshServiceOptions extends RefreshPolicyOptions {
   /** How tokens are obtained; defaults to the json style against the refresh URL. */
   grant?: RefreshGrant
   bufferMs?: number
@@ -59,6 +58,10 @@ export interface TokenRefreshServiceOptions {
   expiresAtMs?: number | null
   /** Version of the initial tokens in the store (0 when they come from the environment). */
   version?: number
+  /** The seed fingerprint every record this service writes carries (start-up precedence). */
+  seedFingerprint?: string | null
+  /** The credential's name, in spans and log lines. */
+  credential?: string
   /**
    * A store shared with other gateway processes: a refresh then runs under its lock, and a
    * process that finds the lock taken waits for the holder's tokens instead of refreshing.
@@ -66,35 +69,20 @@ export interface TokenRefreshServiceOptions {
   shared?: SharedTokenStore
   /** Interval of the periodic check, used to refresh tokens that would not survive until the next one. */
   checkIntervalMs?: number
-  /** Attempts within one refresh for retryable failures (network, timeout, 5xx, 429). */
-  maxAttempts?: number
-  retry?: BackoffPolicy
   refreshTimeoutMs?: number
   maxAnswerBytes?: number
   /** Largest access token accepted from the identity provider (it travels in a header). */
   maxAccessTokenBytes?: number
-  /**
-   * Least time between two refreshes forced by upstream 401s. An upstream that refuses every
-   * token (wrong audience, say) would otherwise cost one refresh per request.
-   */
-  minUnauthorizedRefreshIntervalMs?: number
   now?: Clock
   sleep?: Sleep
-  random?: () => number
   /** The refresh-ahead timer's setTimeout / clearTimeout (tests move time themselves). */
   timers?: Timers
   logger?: Logger
 }
 
 export const DEFAULT_CHECK_INTERVAL_MS = 30 * 60_000
-export const DEFAULT_MAX_ATTEMPTS = 3
-export const DEFAULT_RETRY: BackoffPolicy = { baseMs: 500, maxMs: 60_000 }
-export const DEFAULT_MIN_UNAUTHORIZED_REFRESH_INTERVAL_MS = 10_000
 // After the refresh token was refused there is nothing to retry; callers are told to come back later.
 const REJECTED_RETRY_AFTER_S = 60
-const MAX_WAIT_WITHIN_REFRESH_MS = 10_000
-// A Retry-After beyond this is treated as this: an hour without trying is already a long outage.
-const MAX_RETRY_AFTER_MS = 60 * 60_000
 // The longest a timer can wait; a later refresh time is reached in several waits.
 const MAX_TIMER_MS = 2_147_483_647
 
@@ -123,7 +111,7 @@ interface CurrentToken extends TokenDescription {
   refreshAtMs: number
 }
 
-export class TokenRefreshService {
+export class TokenRefreshService implements SharedTokenHolder {
   private current: CurrentToken | null = null
   private refreshToken: string | null
   private inflight: Promise<string> | null = null
@@ -131,25 +119,18 @@ export class TokenRefreshService {
   private readonly grant: RefreshGrant
   private readonly bufferMs: number
   private checkIntervalMs: number
-  private readonly maxAttempts: number
-  private readonly retry: BackoffPolicy
+  private readonly policy: RefreshPolicy
   private readonly now: Clock
   private readonly sleep: Sleep
-  private readonly random: () => number
   private readonly log: Logger
   private lastRefreshAtMs: number | null = null
-  private lastRefreshError: string | null = null
-  private consecutiveFailures = 0
-  private refreshTokenRejected = false
   private refreshCount = 0
-  private nextAttemptAtMs = 0
   private nextCheckAtMs: number | null = null
-  private version: number
+  private heldVersion: number
   private storeError: string | null = null
-  private readonly shared: SharedTokenStore | null
-  private readonly refreshTimeoutMs: number
-  private readonly minUnauthorizedRefreshIntervalMs: number
-  private nextUnauthorizedRefreshAtMs = 0
+  private readonly coordinator: SharedStoreCoordinator | null
+  private readonly seedFingerprint: string | null
+  private readonly credential: string
   private readonly observers = new Set<TokenServiceObserver>()
   // Set by close(): the attempt in flight is awaited, no further retry is started.
   private closing = false
@@ -174,16 +155,19 @@ export class TokenRefreshService {
     this.refreshToken = refreshToken || null
     this.bufferMs = options.bufferMs ?? DEFAULT_EXPIRY_BUFFER_MS
     this.checkIntervalMs = options.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS
-    this.maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)
-    this.retry = options.retry ?? DEFAULT_RETRY
+    this.policy = new RefreshPolicy(options)
     this.now = options.now ?? systemClock
     this.sleep = options.sleep ?? realSleep
-    this.random = options.random ?? Math.random
     this.log = options.logger ?? silentLogger
-    this.version = options.version ?? 0
-    this.shared = options.shared ?? null
-    this.refreshTimeoutMs = options.refreshTimeoutMs ?? DEFAULT_REFRESH_TIMEOUT_MS
-    this.minUnauthorizedRefreshIntervalMs = options.minUnauthorizedRefreshIntervalMs ?? DEFAULT_MIN_UNAUTHORIZED_REFRESH_INTERVAL_MS
+    this.heldVersion = options.version ?? 0
+    this.seedFingerprint = options.seedFingerprint ?? null
+    this.credential = options.credential ?? 'default'
+    const refreshTimeoutMs = options.refreshTimeoutMs ?? DEFAULT_REFRESH_TIMEOUT_MS
+    // Long enough for the lock holder's whole refresh: every attempt timing out, plus the backoff.
+    const waitMs = this.policy.maxAttempts * (refreshTimeoutMs + this.policy.retry.maxMs / 4) + 5_000
+    this.coordinator = options.shared === undefined
+      ? null
+      : new SharedStoreCoordinator(options.shared, this, { waitMs, now: this.now, sleep: this.sleep, logger: this.log })
     this.maxAccessTokenBytes = options.maxAccessTokenBytes ?? DEFAULT_MAX_ACCESS_TOKEN_BYTES
     this.timers = options.timers ?? realTimers
     this.identityProvider = new URL(refreshUrl).host
@@ -194,6 +178,11 @@ export class TokenRefreshService {
       maxAnswerBytes: options.maxAnswerBytes
     })
     if (accessToken) this.current = this.describe(accessToken, options.expiresAtMs ?? null, 'record')
+  }
+
+  /** Version of the tokens held: the store's version they were read or written as. */
+  get version (): number {
+    return this.heldVersion
   }
 
   /** True when this service can obtain new tokens at all. */
@@ -231,11 +220,11 @@ export class TokenRefreshService {
     if (!this.refreshEnabled) {
       throw new TokenUnavailableError('the access token has expired and no refresh token is configured', REJECTED_RETRY_AFTER_S)
     }
-    if (this.refreshTokenRejected) {
+    if (this.policy.rejected) {
       throw new TokenUnavailableError('the access token has expired and the identity provider refused the refresh token', REJECTED_RETRY_AFTER_S)
     }
-    if (now < this.nextAttemptAtMs) {
-      throw new TokenUnavailableError(`no valid access token; the last refresh failed (${this.lastRefreshError})`,
+    if (!this.policy.mayAttempt(now)) {
+      throw new TokenUnavailableError(`no valid access token; the last refresh failed (${this.policy.lastError})`,
         this.retryAfterSeconds())
     }
     return this.awaitForCaller(this.refreshAccessToken('request'))
@@ -245,13 +234,13 @@ export class TokenRefreshService {
     try {
       return await refresh
     } catch {
-      throw new TokenUnavailableError(`no valid access token; the refresh failed (${this.lastRefreshError})`,
+      throw new TokenUnavailableError(`no valid access token; the refresh failed (${this.policy.lastError})`,
         this.retryAfterSeconds())
     }
   }
 
   private mayAttempt (now: number): boolean {
-    return this.refreshEnabled && !this.refreshTokenRejected && now >= this.nextAttemptAtMs
+    return this.refreshEnabled && this.policy.mayAttempt(now)
   }
 
   /**
@@ -267,9 +256,7 @@ export class TokenRefreshService {
       return this.getValidAccessToken().catch(() => null)
     }
     if (this.inflight !== null) return this.inflight.catch(() => null)
-    const now = this.now()
-    if (!this.mayAttempt(now) || now < this.nextUnauthorizedRefreshAtMs) return null
-    this.nextUnauthorizedRefreshAtMs = now + this.minUnauthorizedRefreshIntervalMs
+    if (!this.refreshEnabled || !this.policy.claimUnauthorizedRefresh(this.now())) return null
     return this.refreshAccessToken('upstream-401').catch(() => null)
   }
 
@@ -318,7 +305,7 @@ export class TokenRefreshService {
    */
   private tracedRefresh (trigger: RefreshTrigger): Promise<string> {
     this.attempts = 0
-    const attributes = { 'tokengate.credential': 'default', 'tokengate.grant': this.grant.style, 'tokengate.refresh.trigger': trigger }
+    const attributes = { 'tokengate.credential': this.credential, 'tokengate.grant': this.grant.style, 'tokengate.refresh.trigger': trigger }
     // Asked for each time: a no-op until a tracer provider is registered (plugins/tracing.ts,
     // OTEL_EXPORTER_OTLP_ENDPOINT), and the provider of the moment when one is.
     return trace.getTracer('tokengate').startActiveSpan('token refresh', { attributes }, (span) => this.runRefresh(trigger).then((token) => {
@@ -340,7 +327,7 @@ export class TokenRefreshService {
     }
     this.log.info({ trigger }, REFRESH_START_MESSAGE[trigger] ??
       (this.current === null ? 'No access token yet, obtaining one...' : 'Access token expired, refreshing...'))
-    if (this.shared !== null) return this.runSharedRefresh(this.shared, trigger)
+    if (this.coordinator !== null) return this.runSharedRefresh(this.coordinator, trigger)
     return this.exchangeAndAdopt(trigger)
   }
 
@@ -399,11 +386,8 @@ export class TokenRefreshService {
     } catch (err) {
       const error = asRefreshError(err)
       await this.keepRotatedRefreshToken(error.rotatedRefreshToken, trigger)
-      // A server asking for a long pause gets it between refreshes, not inside one: waiting
-      // callers and shutdown must not hang on a Retry-After of an hour.
-      const pausedTooLong = (error.retryAfterMs ?? 0) > MAX_WAIT_WITHIN_REFRESH_MS
-      if (!error.retryable || attempt >= this.maxAttempts || pausedTooLong || this.closing) throw this.recordFailure(error, trigger)
-      const delayMs = Math.max(error.retryAfterMs ?? 0, backoffDelay(this.retry, attempt, this.random))
+      const delayMs = this.policy.retryDelayMs(error, attempt, this.closing)
+      if (delayMs === null) throw this.recordFailure(error, trigger)
       this.log.warn({ trigger, reason: error.reason, attempt, retryInMs: delayMs }, 'Token refresh attempt failed, retrying')
       await this.sleep(delayMs)
       // Shutting down meanwhile: no new attempt with a refresh token the store may never see spent.
@@ -416,48 +400,32 @@ export class TokenRefreshService {
    * One refresh across all processes sharing the store: the lock holder refreshes (after taking
    * any newer record another process left), the others wait for the record it writes.
    */
-  private async runSharedRefresh (shared: SharedTokenStore, trigger: RefreshTrigger): Promise<string> {
+  private async runSharedRefresh (coordinator: SharedStoreCoordinator, trigger: RefreshTrigger): Promise<string> {
     const before = this.current?.accessToken ?? null
-    let lock
+    let result
     try {
-      lock = await shared.acquireRefreshLock()
+      result = await coordinator.exclusive(async (latest) => {
+        this.storeError = null
+        if (latest !== null) this.adoptRecord(latest)
+        if (trigger !== 'admin' && this.servedBy(trigger, before)) return null
+        return this.exchangeAndAdopt(trigger)
+      })
     } catch (err) {
+      // The exchange records its own failures; anything else that fails here is the store.
+      if (err instanceof RefreshError) throw err
       throw this.recordFailure(this.storeFailed(err), trigger)
     }
-    if (lock === null) {
-      this.log.info({ trigger }, 'Another replica is refreshing the token; waiting for its result')
-      let newer: TokenRecord | null
-      try {
-        newer = await shared.waitForNewerRecord(this.version, this.sharedWaitMs())
-      } catch (err) {
-        throw this.recordFailure(this.storeFailed(err), trigger)
-      }
-      if (newer !== null) this.adoptRecord(newer)
+    if (typeof result === 'string') return result
+    if (result !== null) {
+      if (result.newer !== null) this.adoptRecord(result.newer)
       // The holder's record may also have arrived by announcement while this replica waited.
       if (!this.servedBy(trigger, before)) {
         throw this.recordFailure(new RefreshError({ reason: 'refresh_elsewhere_failed', retryable: false, rejected: false },
           'another replica held the refresh lock but stored no new token'), trigger)
       }
-      this.clearFailures()
-      return this.current!.accessToken
     }
-    return this.refreshUnderLock(shared, trigger, before).finally(() => lock.release().catch(() => {}))
-  }
-
-  private async refreshUnderLock (shared: SharedTokenStore, trigger: RefreshTrigger, before: string | null): Promise<string> {
-    let latest: TokenRecord | null
-    try {
-      latest = await shared.load()
-    } catch (err) {
-      throw this.recordFailure(this.storeFailed(err), trigger)
-    }
-    this.storeError = null
-    if (latest !== null) this.adoptRecord(latest)
-    if (trigger !== 'admin' && this.servedBy(trigger, before)) {
-      this.clearFailures()
-      return this.current!.accessToken
-    }
-    return this.exchangeAndAdopt(trigger)
+    this.clearFailures()
+    return this.current!.accessToken
   }
 
   /**
@@ -472,11 +440,6 @@ export class TokenRefreshService {
     return current.accessToken !== before
   }
 
-  // Long enough for the holder's whole refresh: every attempt timing out, plus the backoff.
-  private sharedWaitMs (): number {
-    return this.maxAttempts * (this.refreshTimeoutMs + this.retry.maxMs / 4) + 5_000
-  }
-
   private storeFailed (err: unknown): RefreshError {
     const message = safeMessage(err)
     this.storeError = message
@@ -486,32 +449,36 @@ export class TokenRefreshService {
 
   /** Takes tokens another process stored; they are persisted already. */
   adoptRecord (record: TokenRecord): void {
-    if (record.version <= this.version) return
+    if (record.version <= this.heldVersion) return
     this.current = this.describe(record.accessToken, record.expiresAtMs, 'record')
     this.refreshToken = record.refreshToken
-    this.version = record.version
+    this.heldVersion = record.version
     this.log.info({ version: record.version }, 'Token updated by another replica')
     this.scheduleAhead()
   }
 
   /** With a shared store: takes a newer record if there is one (periodic checks, reconnects). */
   async pullFromSharedStore (): Promise<void> {
-    if (this.shared === null) return
-    try {
-      const latest = await this.shared.load()
-      this.storeError = null
-      if (latest !== null) this.adoptRecord(latest)
-    } catch (err) {
-      this.storeFailed(err)
-      this.log.warn({ err: redactedError(err) }, 'Token store unreachable; serving the cached token while it is valid')
-    }
+    await this.coordinator?.pullQuietly()
   }
 
-  /** The tokens as a store record, for writing them back to a store that lost them. */
-  snapshot (): { accessToken: string, refreshToken: string | null, expiresAtMs: number | null, version: number } | null {
+  /**
+   * With a shared store: follows it from now on (announced versions are taken at once, a lost
+   * connection shows in health, a store that comes back is resynced).
+   */
+  async watchSharedStore (): Promise<void> {
+    await this.coordinator?.watch()
+  }
+
+  /** The tokens held as a store record, for writing them back to a store that lost them. */
+  currentRecord (): TokenRecord | null {
     const current = this.current
     if (current === null) return null
-    return { accessToken: current.accessToken, refreshToken: this.refreshToken, expiresAtMs: current.expiresAtMs, version: this.version }
+    return this.record(current.accessToken, this.refreshToken, current.expiresAtMs, this.heldVersion)
+  }
+
+  private record (accessToken: string, refreshToken: string | null, expiresAtMs: number | null, version: number): TokenRecord {
+    return { accessToken, refreshToken, expiresAtMs, version, seedFingerprint: this.seedFingerprint, updatedAt: new Date(this.now()).toISOString() }
   }
 
   /** Lets a plugin report store trouble found outside a refresh (health shows it). */
@@ -533,35 +500,20 @@ export class TokenRefreshService {
   }
 
   private async runReplace (accessToken: string, refreshToken: string | null, expiresAtMs: number | null): Promise<string> {
-    const lock = this.shared === null ? null : await this.acquireLockPatiently(this.shared)
-    try {
+    const replace = async (latest: TokenRecord | null): Promise<void> => {
       // Written as the next version after whatever the shared store holds, so it is not refused.
-      const latest = this.shared === null ? null : await this.shared.load()
-      if (latest !== null && latest.version > this.version) this.version = latest.version
+      if (latest !== null && latest.version > this.heldVersion) this.heldVersion = latest.version
       await this.adopt(this.describe(accessToken, expiresAtMs, 'given'), refreshToken ?? this.refreshToken, 'admin')
-    } finally {
-      await lock?.release().catch(() => {})
     }
+    if (this.coordinator === null) await replace(null)
+    else await this.coordinator.whenLocked(replace)
     this.clearFailures()
-    this.log.info({ version: this.version }, 'Tokens replaced')
+    this.log.info({ version: this.heldVersion }, 'Tokens replaced')
     return accessToken
   }
 
-  private async acquireLockPatiently (shared: SharedTokenStore): Promise<RefreshLock> {
-    const deadline = this.now() + this.sharedWaitMs()
-    for (;;) {
-      const lock = await shared.acquireRefreshLock()
-      if (lock !== null) return lock
-      if (this.now() >= deadline) throw new StoreError('the refresh lock stayed taken')
-      await this.sleep(50)
-    }
-  }
-
   private clearFailures (): void {
-    this.consecutiveFailures = 0
-    this.lastRefreshError = null
-    this.refreshTokenRejected = false
-    this.nextAttemptAtMs = 0
+    this.policy.clear()
     this.scheduleAhead()
   }
 
@@ -576,9 +528,9 @@ export class TokenRefreshService {
 
   /** Saves tokens as the next version through the callback; a failure is reported, not thrown. */
   private async persist (accessToken: string, refreshToken: string | null, expiresAtMs: number | null, trigger: RefreshTrigger): Promise<void> {
-    const version = this.version + 1
+    const update: TokensUpdate = { ...this.record(accessToken, refreshToken, expiresAtMs, this.heldVersion + 1), trigger }
     try {
-      await this.onTokensUpdated(accessToken, refreshToken, { accessToken, refreshToken, expiresAtMs, version, trigger })
+      await this.onTokensUpdated(accessToken, refreshToken, update)
       this.storeError = null
     } catch (err) {
       // The identity provider may already have spent the old refresh token: the new pair must be
@@ -587,16 +539,12 @@ export class TokenRefreshService {
       this.log.error({ err: redactedError(err), trigger }, 'Could not persist the new tokens; serving them from memory')
       this.notify((observer) => observer.onStoreError('save'))
     }
-    this.version = version
+    this.heldVersion = update.version
   }
 
   private recordFailure (error: RefreshError, trigger: RefreshTrigger): RefreshError {
-    this.consecutiveFailures++
-    this.lastRefreshError = `${error.reason}: ${error.detail}`
-    if (error.rejected) this.refreshTokenRejected = true
-    const waitMs = Math.max(Math.min(error.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS), backoffDelay(this.retry, this.consecutiveFailures, this.random))
-    this.nextAttemptAtMs = this.now() + waitMs
-    const fields = { trigger, reason: error.reason, consecutiveFailures: this.consecutiveFailures, identityProvider: this.identityProvider }
+    const waitMs = this.policy.recordFailure(error, this.now())
+    const fields = { trigger, reason: error.reason, consecutiveFailures: this.policy.consecutiveFailures, identityProvider: this.identityProvider }
     if (error.rejected) {
       this.log.error(fields, `Token refresh failed at ${this.identityProvider}: the identity provider refused the refresh token; new tokens are needed`)
     } else {
@@ -647,7 +595,7 @@ export class TokenRefreshService {
       this.log.debug('Token refresh is disabled; nothing to do')
       return
     }
-    if (this.refreshTokenRejected) {
+    if (this.policy.rejected) {
       this.log.warn('The refresh token was refused; waiting for new tokens')
       return
     }
@@ -694,6 +642,7 @@ export class TokenRefreshService {
     this.clearAheadTimer()
     this.stopPeriodicRefresh()
     await this.whenIdle()
+    await this.coordinator?.close()
   }
 
   /**
@@ -711,11 +660,11 @@ export class TokenRefreshService {
   private scheduleAhead (): void {
     if (!this.refreshAhead) return
     this.clearAheadTimer()
-    if (!this.refreshEnabled || this.refreshTokenRejected || this.closing) return
+    if (!this.refreshEnabled || this.policy.rejected || this.closing) return
     const current = this.current
     // A token of unknown expiry is refreshed when the upstream answers 401.
     if (current !== null && current.expiresAtMs === null) return
-    const dueAtMs = Math.max(current?.refreshAtMs ?? 0, this.nextAttemptAtMs)
+    const dueAtMs = Math.max(current?.refreshAtMs ?? 0, this.policy.nextAttemptAtMs)
     const delayMs = Math.min(Math.max(0, dueAtMs - this.now()), MAX_TIMER_MS)
     this.aheadTimer = this.timers.setTimeout(() => {
       this.aheadTimer = null
@@ -754,7 +703,7 @@ export class TokenRefreshService {
 
   /** Seconds a caller should wait before trying again when no token can be had. */
   retryAfterSeconds (): number {
-    return Math.max(1, Math.ceil((this.nextAttemptAtMs - this.now()) / 1000))
+    return this.policy.retryAfterSeconds(this.now())
   }
 
   getHealth (): TokenHealth {
@@ -770,9 +719,9 @@ export class TokenRefreshService {
       refreshEnabled: this.refreshEnabled,
       refreshStyle: this.grant.style,
       lastRefreshAt: toIso(this.lastRefreshAtMs),
-      lastRefreshError: this.lastRefreshError,
-      consecutiveFailures: this.consecutiveFailures,
-      refreshTokenRejected: this.refreshTokenRejected,
+      lastRefreshError: this.policy.lastError,
+      consecutiveFailures: this.policy.consecutiveFailures,
+      refreshTokenRejected: this.policy.rejected,
       refreshCount: this.refreshCount,
       nextCheckAt: this.refreshEnabled ? toIso(this.nextCheckAtMs) : null,
       subject: current?.subject ?? null,
@@ -801,17 +750,4 @@ function asRefreshError (err: unknown): RefreshError {
   if (err instanceof RefreshError) return err
   return new RefreshError({ reason: 'internal', retryable: false, rejected: false },
     'unexpected error during refresh', { cause: err })
-}
-
-// Errors from outside (a store, a callback) may quote what they were given: only our own
-// StoreError messages (a path, an errno code, Redis' state) travel in full.
-function redactedError (err: unknown): { type: string, code?: string, message: string } {
-  const e = err as { name?: string, code?: string }
-  return { type: e?.name ?? 'Error', code: e?.code, message: safeMessage(err) }
-}
-
-function safeMessage (err: unknown): string {
-  if (err instanceof StoreError) return err.message
-  const e = err as { name?: string, code?: string }
-  return `the token store failed (${e?.code ?? e?.name ?? 'unknown error'})`
 }

@@ -28,6 +28,16 @@ export interface RefreshLock {
   release (): Promise<void>
 }
 
+/** What a shared store tells its subscribers. */
+export interface SharedStoreEvents {
+  /** Another process stored this version (announced on the store's channel). */
+  onAnnounced (version: number): void
+  /** The connection to the shared store was lost; records cannot be read or written until onReconnected. */
+  onDisconnected (): void
+  /** The connection is back after a loss: the store may have lost records or gained newer ones meanwhile. */
+  onReconnected (): void
+}
+
 /**
  * What a store shared by several gateway processes adds, so that exactly one of them refreshes
  * and the others take its result instead of spending the same refresh token.
@@ -40,6 +50,8 @@ export interface SharedTokenStore extends TokenStore {
    * newer record (the holder failed) or `timeoutMs` has passed.
    */
   waitForNewerRecord (version: number, timeoutMs: number): Promise<TokenRecord | null>
+  /** Follows the store's announcements and connection; resolves once subscribed, with the way to stop. */
+  subscribe? (events: SharedStoreEvents): Promise<() => Promise<void>>
 }
 
 export function isSharedTokenStore (store: TokenStore): store is SharedTokenStore {

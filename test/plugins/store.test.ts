@@ -74,7 +74,7 @@ t.test('redis: two gateways in one process share refreshes and announcements', a
   await a.app.tokenService.refreshAccessToken('admin')
   t.equal(idp.calls.length, 2)
   t.equal(idp.calls[1].status, 200)
-  await waitFor(() => b.app.tokenService.snapshot()?.accessToken === idp.issued[1], 5000, 'the announcement to reach b')
+  await waitFor(() => b.app.tokenService.currentRecord()?.accessToken === idp.issued[1], 5000, 'the announcement to reach b')
   t.match(b.logText(), /Token updated by another replica/)
 })
 
@@ -114,8 +114,8 @@ t.test('redis: after a reconnect a newer record in Redis is taken', async (t) =>
   await redis.start()
   const client = redisClient(t, redis.url)
   await client.set('tg:tokens', JSON.stringify({ accessToken: 'opaque-from-elsewhere', refreshToken: null, expiresAtMs: null, version: 9, seedFingerprint: null, updatedAt: new Date().toISOString() }))
-  await waitFor(() => gw.app.tokenService.snapshot()?.accessToken === 'opaque-from-elsewhere', 10_000, 'the newer record to be taken')
-  t.equal(gw.app.tokenService.snapshot()?.version, 9)
+  await waitFor(() => gw.app.tokenService.currentRecord()?.accessToken === 'opaque-from-elsewhere', 10_000, 'the newer record to be taken')
+  t.equal(gw.app.tokenService.currentRecord()?.version, 9)
 })
 
 t.test('redis: a reconnect while another process holds the lock only reads', async (t) => {
@@ -124,7 +124,7 @@ t.test('redis: a reconnect while another process holds the lock only reads', asy
   const client = redisClient(t, redis.url)
   await client.set('tg:refresh-lock', 'someone-else', 'PX', 60_000)
   await client.set('tg:tokens', JSON.stringify({ accessToken: 'opaque-2', refreshToken: null, expiresAtMs: null, version: 5, seedFingerprint: null, updatedAt: new Date().toISOString() }))
-  await waitFor(() => gw.app.tokenService.snapshot()?.accessToken === 'opaque-2', 10_000, 'the record to be read')
+  await waitFor(() => gw.app.tokenService.currentRecord()?.accessToken === 'opaque-2', 10_000, 'the record to be read')
   t.equal(await client.get('tg:refresh-lock'), 'someone-else', 'the other holder\'s lock is untouched')
 })
 

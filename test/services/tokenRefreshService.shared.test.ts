@@ -118,7 +118,7 @@ t.test('two replicas sharing Redis: one identity-provider call per rotation', as
   const first = await burst()
   t.equal(idp.calls.length, 1, 'one call for 50 requests spread over two replicas')
   t.same([...new Set(first)], [idp.issued[0]], 'every request on both replicas got the new token')
-  t.same(replicas.map((replica) => replica.snapshot()?.version), [1, 1])
+  t.same(replicas.map((replica) => replica.currentRecord()?.version), [1, 1])
   t.same(replicas.map((replica) => replica.currentRefreshToken), [idp.validRefreshToken, idp.validRefreshToken])
 
   h.advance(3600 * SECOND) // the new token has expired in turn
@@ -127,7 +127,7 @@ t.test('two replicas sharing Redis: one identity-provider call per rotation', as
   t.same(idp.calls.map((call) => call.status), [200, 200], 'the rotated refresh token was spent once, by one replica')
   t.equal(idp.calls[1].refreshToken, h.updates[0].refreshToken, 'the second rotation presented the first one\'s refresh token')
   t.same([...new Set(second)], [idp.issued[1]])
-  t.same(replicas.map((replica) => replica.snapshot()?.version), [2, 2])
+  t.same(replicas.map((replica) => replica.currentRecord()?.version), [2, 2])
   t.ok(h.logger.lines.some((line) => line.msg === 'Token updated by another replica'))
   t.same(replicas.map((replica) => replica.getHealth().storeError), [null, null])
   assertNoSecretsLogged(t, h, idp, [expired, initialRefreshToken], replicas)
@@ -153,7 +153,7 @@ t.test('the lock taken elsewhere: wait for the holder\'s record instead of refre
   t.equal(await token, fresh)
   t.same(grant.presented, [], 'this replica did not spend the refresh token')
   t.equal(svc.currentRefreshToken, 'rt_2')
-  t.equal(svc.snapshot()?.version, 1)
+  t.equal(svc.currentRecord()?.version, 1)
   t.match(svc.getHealth(), { status: 'ok', lastRefreshError: null, refreshCount: 0 })
   t.ok(h.logger.messages('info').includes('Another replica is refreshing the token; waiting for its result'))
 })
@@ -230,7 +230,7 @@ t.test('under the lock, a newer record from another replica', async (t) => {
     t.equal(await svc.getValidAccessToken(), fresh)
     t.same(grant.presented, [])
     t.equal(store.locked, false, 'the lock was released')
-    t.equal(svc.snapshot()?.version, 4)
+    t.equal(svc.currentRecord()?.version, 4)
     t.equal(svc.getHealth().storeError, null, 'reading the store worked')
   })
 

@@ -39,13 +39,13 @@ t.test('without an onTokensUpdated callback, refreshed tokens are simply used', 
 t.test('versions: each adoption is one more than the tokens it replaces', async (t) => {
   const h = harness()
   const svc = service(h, jwt(h, 600), 'rt_1', { version: 5, grant: new ScriptedGrant([tokens('at_1'), tokens('at_2')]) })
-  t.equal(svc.snapshot()?.version, 5, 'the initial tokens keep the store\'s version')
+  t.equal(svc.currentRecord()?.version, 5, 'the initial tokens keep the store\'s version')
   await svc.refreshAccessToken()
   await svc.replaceTokens('at_operator', null)
   await svc.refreshAccessToken()
   t.same(h.updates.map((update) => update.version), [6, 7, 8])
-  t.same(svc.snapshot(), { accessToken: 'at_2', refreshToken: 'rt_1', expiresAtMs: null, version: 8 })
-  t.equal(service(h, null, 'rt', { grant: new ScriptedGrant([]) }).snapshot(), null, 'no token, no snapshot')
+  t.same(svc.currentRecord(), { accessToken: 'at_2', refreshToken: 'rt_1', expiresAtMs: null, version: 8, seedFingerprint: null, updatedAt: new Date(h.clock.ms).toISOString() })
+  t.equal(service(h, null, 'rt', { grant: new ScriptedGrant([]) }).currentRecord(), null, 'no token, no snapshot')
 })
 
 t.test('reportStoreError shows in health until cleared', async (t) => {
@@ -695,6 +695,8 @@ t.test('new tokens are handed to onTokensUpdated, and awaited, before anyone is 
     refreshToken: idp.validRefreshToken,
     expiresAtMs: (T0 + 61 * SECOND) + 3600 * SECOND,
     version: 1,
+    seedFingerprint: null,
+    updatedAt: new Date(h.clock.ms).toISOString(),
     trigger: 'request'
   }, 'the callback got the pair, the decoded expiry and the next version')
   t.equal((await store.load())?.refreshToken, idp.validRefreshToken)
@@ -934,7 +936,7 @@ t.test('replaceTokens', async (t) => {
     await svc.replaceTokens(replacement, 'rt_2')
     t.equal(await svc.getValidAccessToken(), replacement)
     t.equal(svc.currentRefreshToken, 'rt_2')
-    t.same(h.updates[0], { accessToken: replacement, refreshToken: 'rt_2', expiresAtMs: T0 + 3600 * SECOND, version: 1, trigger: 'admin' })
+    t.same(h.updates[0], { accessToken: replacement, refreshToken: 'rt_2', expiresAtMs: T0 + 3600 * SECOND, version: 1, seedFingerprint: null, updatedAt: new Date(T0).toISOString(), trigger: 'admin' })
     await svc.replaceTokens('opaque_3', null, T0 + 10 * MINUTE)
     t.equal(svc.currentRefreshToken, 'rt_2')
     t.equal(h.updates[1].refreshToken, 'rt_2', 'persisted with the kept refresh token')

@@ -1,0 +1,139 @@
+// The protocol by which gateway processes sharing a store (Redis) refresh a credential exactly
+// once per rotation: the lock holder refreshes after taking any newer record; the others wait for
+// the record it writes; stored versions are announced and taken at once; after the store comes
+// back from an outage, the newer of its record and this process's tokens wins. What the store is
+// made of stays in the store (SharedTokenStore); what a refresh is stays in the engine.
+import { StoreError, redactedError, safeMessage } from '../errors.js'
+import type { RefreshLock, SharedTokenStore, TokenRecord } from '../stores/tokenStore.js'
+import type { Clock, Sleep } from '../utils/clock.js'
+import type { Logger } from '../utils/logger.js'
+
+/** What the coordinator needs of the engine whose tokens it shares. */
+export interface SharedTokenHolder {
+  /** Version of the tokens held (the store's version they were read or written as). */
+  readonly version: number
+  /** Takes a record newer than the tokens held; an older one is ignored. */
+  adoptRecord (record: TokenRecord): void
+  /** The tokens held, as the record to write back to a store that lost them; null without tokens. */
+  currentRecord (): TokenRecord | null
+  /** Store trouble found outside a refresh, shown in health; null once it works again. */
+  reportStoreError (message: string | null): void
+}
+
+export interface SharedStoreCoordinatorOptions {
+  /** How long a process without the lock waits for the holder's record. */
+  waitMs: number
+  now: Clock
+  sleep: Sleep
+  logger: Logger
+}
+
+/** What became of a refresh asked for while another process held the lock. */
+export interface WaitedForHolder {
+  waited: true
+  /** The holder's record, or null when it stored none in time (it failed, or is slow). */
+  newer: TokenRecord | null
+}
+
+export class SharedStoreCoordinator {
+  private unsubscribe: (() => Promise<void>) | null = null
+
+  constructor (readonly store: SharedTokenStore, private readonly holder: SharedTokenHolder, private readonly options: SharedStoreCoordinatorOptions) {}
+
+  /**
+   * One refresh across every process: with the lock, `refresh` runs on the latest record (null
+   * when the store holds none) and the lock is released after it; without, the holder's record
+   * is awaited instead. Store failures reject with StoreError.
+   */
+  async exclusive<T> (refresh: (latest: TokenRecord | null) => Promise<T>): Promise<T | WaitedForHolder> {
+    const lock = await this.store.acquireRefreshLock()
+    if (lock === null) {
+      this.options.logger.info('Another replica is refreshing the token; waiting for its result')
+      const newer = await this.store.waitForNewerRecord(this.holder.version, this.options.waitMs)
+      return { waited: true, newer }
+    }
+    try {
+      return await refresh(await this.store.load())
+    } finally {
+      await lock.release().catch(() => {})
+    }
+  }
+
+  /** Like exclusive(), but waits its turn for the lock (an operator's replacement must not be lost). */
+  async whenLocked<T> (run: (latest: TokenRecord | null) => Promise<T>): Promise<T> {
+    const lock = await this.acquirePatiently()
+    try {
+      return await run(await this.store.load())
+    } finally {
+      await lock.release().catch(() => {})
+    }
+  }
+
+  /** The store's record, taken when newer. Rejects with StoreError. */
+  async pull (): Promise<void> {
+    const latest = await this.store.load()
+    this.holder.reportStoreError(null)
+    if (latest !== null) this.holder.adoptRecord(latest)
+  }
+
+  /**
+   * Follows the store: announced versions are taken at once; a lost connection is reported;
+   * after a reconnect the newer of the store's record and the held tokens wins (a Redis that
+   * restarted empty gets them written back).
+   */
+  async watch (): Promise<void> {
+    if (this.store.subscribe === undefined) return
+    this.unsubscribe = await this.store.subscribe({
+      onAnnounced: () => { this.pullQuietly() },
+      onDisconnected: () => { this.holder.reportStoreError('Redis unavailable (connection lost)') },
+      onReconnected: () => {
+        this.resync().catch((err: unknown) => { this.holder.reportStoreError(safeMessage(err)) })
+      }
+    })
+  }
+
+  async close (): Promise<void> {
+    const unsubscribe = this.unsubscribe
+    this.unsubscribe = null
+    if (unsubscribe !== null) await unsubscribe().catch(() => {})
+  }
+
+  /** Pulls, reporting a failure in health instead of rejecting (announcements, periodic checks). */
+  async pullQuietly (): Promise<void> {
+    try {
+      await this.pull()
+    } catch (err) {
+      this.holder.reportStoreError(safeMessage(err))
+      this.options.logger.warn({ err: redactedError(err) }, 'Token store unreachable; serving the cached token while it is valid')
+    }
+  }
+
+  private async resync (): Promise<void> {
+    const lock = await this.store.acquireRefreshLock()
+    // Someone else is refreshing or resyncing: its record will be announced.
+    if (lock === null) return this.pullQuietly()
+    try {
+      const latest = await this.store.load()
+      const held = this.holder.currentRecord()
+      if (held !== null && (latest === null || latest.version < held.version)) {
+        await this.store.save(held)
+        this.options.logger.info({ version: held.version }, 'Redis is back; wrote the cached tokens back to it')
+      } else if (latest !== null) {
+        this.holder.adoptRecord(latest)
+      }
+      this.holder.reportStoreError(null)
+    } finally {
+      await lock.release().catch(() => {})
+    }
+  }
+
+  private async acquirePatiently (): Promise<RefreshLock> {
+    const deadline = this.options.now() + this.options.waitMs
+    for (;;) {
+      const lock = await this.store.acquireRefreshLock()
+      if (lock !== null) return lock
+      if (this.options.now() >= deadline) throw new StoreError('the refresh lock stayed taken')
+      await this.options.sleep(50)
+    }
+  }
+}
