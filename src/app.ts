@@ -10,7 +10,7 @@ import tokenPlugin from '../plugins/token.js'
 import adminRoutes from '../routes/admin.js'
 import healthRoutes from '../routes/health.js'
 import metricsRoutes from '../routes/metrics.js'
-import proxyRoutes from '../routes/proxy.js'
+import proxyRoutes from '../routes/proxy/index.js'
 import { censorChildBindings, redactLogObject } from './utils/logRedaction.js'
 
 export interface BuildAppOptions {

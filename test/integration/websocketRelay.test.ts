@@ -4,7 +4,7 @@
 // test/integration/websocketBackpressure.test.ts.
 import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
-import { WS_CLOSE_TIMEOUT_MS } from '../../routes/proxy-websocket.js'
+import { WS_CLOSE_TIMEOUT_MS } from '../../routes/proxy/websocket.js'
 import { startGateway, type TestGateway } from '../helpers/app.js'
 import { rawConnection } from '../helpers/rawClient.js'
 import { closeOf, collect, flood, MiB, openClient, startWsUpstream, waitUntil, windows, zeroMask } from '../helpers/webSockets.js'

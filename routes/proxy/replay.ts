@@ -8,8 +8,8 @@
 import { PassThrough, pipeline, Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyReplyFromHooks } from '@fastify/reply-from'
-import type { TokenRefreshService } from '../src/services/tokenRefreshService.js'
-import type { ByteBudget } from '../src/utils/byteBudget.js'
+import type { TokenRefreshService } from '../../src/services/tokenRefreshService.js'
+import type { ByteBudget } from '../../src/utils/byteBudget.js'
 
 export const MAX_REPLAY_BODY_BYTES = 1024 * 1024
 

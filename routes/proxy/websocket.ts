@@ -1,4 +1,4 @@
-// WebSocket upgrades of the proxy scope, relayed by the gateway itself (routes/proxy-websocket-relay.ts)
+// WebSocket upgrades of the proxy scope, relayed by the gateway itself (routes/proxy/websocket-relay.ts)
 // so that messages pass with backpressure and within WS_MAX_MESSAGE. An upgrade is routed like any
 // request: it passes the scope's onRequest hooks (the API key, then the token) and
 // @fastify/http-proxy's check of its destination before the relay takes the socket over.
@@ -13,10 +13,10 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { WebSocket, WebSocketServer } from 'ws'
-import type { TokenRefreshService } from '../src/services/tokenRefreshService.js'
-import { isCertificateError } from '../src/utils/tlsErrors.js'
-import { routeUpgrades } from './proxy-upgrade.js'
-import { WebSocketRelay } from './proxy-websocket-relay.js'
+import type { TokenRefreshService } from '../../src/services/tokenRefreshService.js'
+import { isCertificateError } from '../../src/utils/tlsErrors.js'
+import { routeUpgrades } from './upgrade.js'
+import { WebSocketRelay } from './websocket-relay.js'
 
 /**
  * At shutdown every WebSocket is closed with 1001; a peer that has not finished the closing

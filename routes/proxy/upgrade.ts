@@ -1,6 +1,6 @@
 // Requests that carry an Upgrade header: Node hands each of them to the server's 'upgrade' listener
 // instead of its request handler. A WebSocket upgrade goes on to the WebSocket proxy
-// (routes/proxy-websocket.ts). Any other offer is ignored, as HTTP lets a server do (RFC 9110
+// (routes/proxy/websocket.ts). Any other offer is ignored, as HTTP lets a server do (RFC 9110
 // §7.8): Java's HttpClient (HTTP/2 by default) and `curl --http2` offer `Upgrade: h2c` on their
 // first request to an http:// URL, and such a request is served as the HTTP/1.1 request it also
 // is. Its head is written back in front of the bytes that followed it, without the upgrade offer,

@@ -4,7 +4,7 @@
 // then gets 503 upstream_busy with Retry-After: never an endless wait behind long streams.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyReplyFromHooks } from '@fastify/reply-from'
-import type { ConnectionSlots, ReleaseSlot } from '../src/utils/connectionSlots.js'
+import type { ConnectionSlots, ReleaseSlot } from '../../src/utils/connectionSlots.js'
 
 type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string, options: FastifyReplyFromHooks) => unknown
 
