@@ -6,6 +6,7 @@ import { resolve as resolvePath } from 'node:path'
 import { ConfigError, type ConfigProblem } from '../errors.js'
 import type { RefreshStyle } from '../grants/refreshGrant.js'
 import type { TokenStoreKind } from '../stores/tokenStore.js'
+import { SCOPE_PROBLEM, normaliseScope } from './oauthScope.js'
 import { VARIABLE_PURPOSE, configSchema, type EnvConfig } from './schema.js'
 
 export type TokenGrantKind = 'refresh_token' | 'client_credentials'
@@ -143,9 +144,6 @@ export function missingAuthToken (env: EnvConfig): ConfigProblem | null {
   return noStoredTokens ? { variable: 'AUTH_TOKEN', message: AUTH_TOKEN_REQUIRED } : null
 }
 
-// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by single spaces.
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
-
 function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: ConfigProblem[]): OAuthClientConfig | null {
   if (style === 'json') return null
   const because = style === 'client_credentials' ? 'TOKEN_GRANT=client_credentials' : 'TOKEN_REFRESH_STYLE=oauth2'
@@ -158,11 +156,9 @@ function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: Conf
   if (clientSecret === null && style === 'client_credentials') {
     problems.push({ variable: 'OAUTH_CLIENT_SECRET', message: `is required when ${because} (${VARIABLE_PURPOSE.OAUTH_CLIENT_SECRET})` })
   }
-  const scopeTokens = nonEmpty(env.OAUTH_SCOPE)?.split(/\s+/) ?? []
-  if (!scopeTokens.every((token) => SCOPE_TOKEN.test(token))) {
-    problems.push({ variable: 'OAUTH_SCOPE', message: 'must be scope tokens separated by spaces (RFC 6749 §3.3: no quotes or backslashes)' })
-  }
-  return clientId === null ? null : { clientId, clientSecret, scope: scopeTokens.length > 0 ? scopeTokens.join(' ') : null }
+  const scope = normaliseScope(env.OAUTH_SCOPE ?? '')
+  if (scope === undefined) problems.push({ variable: 'OAUTH_SCOPE', message: SCOPE_PROBLEM })
+  return clientId === null ? null : { clientId, clientSecret, scope: scope ?? null }
 }
 
 // A key travels in a header: visible ASCII, and no comma, which separates the keys.
