@@ -57,7 +57,8 @@ export function parseGatewayFile (text: string, path: string, variables: Variabl
 /** The document as plain values; a syntax error is one problem naming the file and line, never the text. */
 function parseYaml (text: string, file: string): unknown {
   // uniqueKeys (the default) makes a repeated key an error: YAML would keep the last one silently.
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  // logLevel 'error': yaml's warnings go to process.emitWarning, on stderr, quoting the file's text.
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' })
   const [error] = document.errors
   if (error !== undefined) {
     const position = error.linePos?.[0]

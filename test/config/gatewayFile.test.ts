@@ -523,6 +523,22 @@ t.test('a YAML syntax error is one problem naming the file, line and column, not
   t.same(problems(aliased), ['defaults: is not a known field (expected one of: credentials, routes)'], 'a well-formed alias parses; the key it hangs on is still unknown')
 })
 
+t.test('odd keys are reported like any unknown key, and yaml prints nothing of its own', async (t) => {
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => { warnings.push(warning) }
+  process.on('warning', onWarning)
+  t.teardown(() => { process.off('warning', onWarning) })
+  const text = `? [secret-looking, key]\n: 1\n__proto__: {polluted: 1}\nunknown: !custom-tag value\n${stringify(base())}`
+  t.same(problems(text), [
+    '["[ secret-looking, key ]"]: is not a known field (expected one of: credentials, routes)',
+    '__proto__: is not a known field (expected one of: credentials, routes)',
+    'unknown: is not a known field (expected one of: credentials, routes)'
+  ])
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype is touched')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(warnings, [], 'no process warning (yaml\'s would quote the key)')
+})
+
 t.test('loadGatewayFile reads the file from disk; an unreadable one names TOKENGATE_CONFIG', async (t) => {
   const dir = folder()
   const path = join(dir, 'gateway.yaml')
