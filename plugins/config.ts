@@ -1,11 +1,16 @@
-// Reads and checks the environment once (@fastify/env over the schema in src/config) and
-// decorates the instance with the typed settings. A bad environment fails start-up with a
-// ConfigError listing every problem by variable.
+// Reads and checks the environment once (@fastify/env over the schema in src/config), and
+// TOKENGATE_CONFIG's file when it names one, and decorates the instance with the typed settings
+// and the gateway's definition (its routes and credentials). A bad environment or file fails
+// start-up with a ConfigError listing every problem by variable, or by its place in the file.
 import fastifyEnv from '@fastify/env'
 import envSchema from 'env-schema'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { missingAuthToken, resolveConfig, problemsFromSchemaErrors, type GatewayConfig, type SchemaError } from '../src/config/gatewayConfig.js'
+import {
+  missingAuthToken, problemsFromSchemaErrors, resolveGateway, type GatewayConfig, type ResolvedGateway, type SchemaError
+} from '../src/config/gatewayConfig.js'
+import type { GatewayDefinition } from '../src/config/gatewayDefinition.js'
+import type { Variables } from '../src/config/interpolation.js'
 import { configSchema, type EnvConfig } from '../src/config/schema.js'
 import { ConfigError, type ConfigProblem } from '../src/errors.js'
 
@@ -13,6 +18,13 @@ declare module 'fastify' {
   interface FastifyInstance {
     config: EnvConfig
     gatewayConfig: GatewayConfig
+    /** The routes and credentials: TOKENGATE_CONFIG's file, or the environment's route `/` and credential `default`. */
+    gatewayDefinition: GatewayDefinition
+    /**
+     * Reads the definition again with the environment of start-up (for SIGHUP): the file as it is
+     * now. Throws ConfigError for a bad file; replaces nothing, the caller applies what it gets.
+     */
+    reloadGatewayDefinition: () => GatewayDefinition
   }
 }
 
@@ -32,24 +44,34 @@ async function configPlugin (fastify: FastifyInstance, options: ConfigPluginOpti
     if (errors === undefined) throw err
     /* c8 ignore stop */
     const problems = problemsFromSchemaErrors(errors)
-    throw new ConfigError([...problems, ...problemsBeyondSchema(sources, problems)])
+    throw new ConfigError([...problems, ...problemsBeyondSchema(sources, variablesOf(options), problems)])
   }
-  const { config, problems } = checkEnvironment(fastify.config)
+  const { resolved, problems } = checkEnvironment(fastify.config, variablesOf(options))
   if (problems.length > 0) throw new ConfigError(problems)
-  fastify.log.level = config!.logLevel
-  fastify.decorate('gatewayConfig', config!)
+  fastify.log.level = resolved!.config.logLevel
+  fastify.decorate('gatewayConfig', resolved!.config)
+  fastify.decorate('gatewayDefinition', resolved!.definition)
+  fastify.decorate('reloadGatewayDefinition', resolved!.reload)
 }
 
-/** The typed settings, or every problem a schema-valid environment still has. */
-function checkEnvironment (env: EnvConfig): { config: GatewayConfig | null, problems: ConfigProblem[] } {
+/**
+ * The whole environment, which the file's `${VAR}` are read from: @fastify/env has put .env's
+ * variables into process.env by now (the real environment wins). Copied, so a reload reads the
+ * file with the environment of start-up.
+ */
+function variablesOf (options: ConfigPluginOptions): Variables {
+  return { ...(options.env ?? process.env) }
+}
+
+/** The settings and definition, or every problem a schema-valid environment still has. */
+function checkEnvironment (env: EnvConfig, variables: Variables): { resolved: ResolvedGateway | null, problems: ConfigProblem[] } {
   const missing = missingAuthToken(env)
   const extra = missing === null ? [] : [missing]
   try {
-    const config = resolveConfig(env)
-    return { config, problems: extra }
+    return { resolved: resolveGateway(env, variables), problems: extra }
   } catch (err) {
-    // resolveConfig fails only with a ConfigError.
-    return { config: null, problems: [...(err as ConfigError).problems, ...extra] }
+    // resolveGateway fails only with a ConfigError.
+    return { resolved: null, problems: [...(err as ConfigError).problems, ...extra] }
   }
 }
 
@@ -58,16 +80,16 @@ const rawSchema = { type: 'object', properties: Object.fromEntries(Object.keys(c
 
 /**
  * The problems the rest of the environment has, so one run reports them all: the variables that
- * failed the schema are set aside (defaults, or a stand-in for a missing UPSTREAM_URL) and the
- * others go through the same checks as a valid environment.
+ * failed the schema are set aside (their defaults apply) and the others go through the same
+ * checks as a valid environment, TOKENGATE_CONFIG's file included.
  */
-function problemsBeyondSchema (sources: object, reported: ConfigProblem[]): ConfigProblem[] {
+function problemsBeyondSchema (sources: object, variables: Variables, reported: ConfigProblem[]): ConfigProblem[] {
   const failed = new Set(reported.map((problem) => problem.variable))
   const raw = envSchema({ schema: rawSchema, ...sources }) as Record<string, string | undefined>
-  const rest: Record<string, string | undefined> = { UPSTREAM_URL: 'http://upstream.invalid' }
+  const rest: Record<string, string | undefined> = {}
   for (const [name, value] of Object.entries(raw)) if (!failed.has(name) && value !== undefined) rest[name] = value
   // The schema cannot fail again without the variables set aside.
-  const { problems } = checkEnvironment(envSchema({ schema: structuredClone(configSchema) as object, dotenv: false, env: false, data: rest }) as unknown as EnvConfig)
+  const { problems } = checkEnvironment(envSchema({ schema: structuredClone(configSchema) as object, dotenv: false, env: false, data: rest }) as unknown as EnvConfig, variables)
   return problems.filter((problem) => !failed.has(problem.variable))
 }
 

@@ -60,7 +60,13 @@ export class TokenUnavailableError extends createError<[string]>('TOKENGATE_TOKE
 
 /** One problem in the configuration, always naming the variable it is about. */
 export interface ConfigProblem {
+  /** TOKENGATE_CONFIG for a problem inside its file. */
   variable: string
+  /**
+   * Where inside TOKENGATE_CONFIG's file (`routes[1].credential`, `credentials.chat.tokenUrl`, or
+   * the file and line of a syntax error); absent for a problem of the variable itself.
+   */
+  place?: string
   message: string
 }
 
@@ -73,8 +79,9 @@ export class ConfigError extends createError<[string]>('TOKENGATE_CONFIG_INVALID
   }
 }
 
+/** `UPSTREAM_URL is required (…)` for a variable, `routes[1].credential: unknown credential "grpah"` in the file. */
 export function formatConfigProblem (problem: ConfigProblem): string {
-  return `${problem.variable} ${problem.message}`
+  return problem.place === undefined ? `${problem.variable} ${problem.message}` : `${problem.place}: ${problem.message}`
 }
 
 export class StoreError extends createError<[string]>('TOKENGATE_STORE_FAILED', '%s', 500) {}

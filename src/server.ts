@@ -1,5 +1,6 @@
 // Process entry for `npm start`: build, listen, and close gracefully on SIGTERM / SIGINT.
-// A bad environment exits 1 with one line per problem, each naming its variable.
+// A bad environment or TOKENGATE_CONFIG file exits 1 with one line per problem, each naming its
+// variable or its place in the file.
 // Shutdown: stop accepting, let in-flight requests finish (streams too) for up to
 // SHUTDOWN_GRACE_MS, then cut what is left; stop the job, await the refresh in flight, close the
 // store, exit 0. A second signal exits at once; past SHUTDOWN_TIMEOUT_MS the process exits 1.

@@ -61,6 +61,21 @@ t.test('ConfigError names every variable', async (t) => {
   t.equal(formatConfigProblem(problems[1]), 'PORT must be <= 65535')
 })
 
+t.test('a problem inside the configuration file reads as its place, a colon and the message', async (t) => {
+  const problems = [
+    { variable: 'TOKENGATE_CONFIG', place: 'routes[1].credential', message: 'unknown credential "grpah"' },
+    { variable: 'TOKENGATE_CONFIG', place: 'credentials.chat.tokenUrl', message: 'must be an https or http URL' },
+    { variable: 'UPSTREAM_URL', message: 'must not be set together with TOKENGATE_CONFIG' }
+  ]
+  t.same(problems.map(formatConfigProblem), [
+    'routes[1].credential: unknown credential "grpah"',
+    'credentials.chat.tokenUrl: must be an https or http URL',
+    'UPSTREAM_URL must not be set together with TOKENGATE_CONFIG'
+  ])
+  t.equal(new ConfigError(problems).message,
+    'Invalid configuration: routes[1].credential: unknown credential "grpah"; credentials.chat.tokenUrl: must be an https or http URL; UPSTREAM_URL must not be set together with TOKENGATE_CONFIG')
+})
+
 t.test('StoreError', async (t) => {
   const err = new StoreError('redis unreachable')
   t.equal(err.code, 'TOKENGATE_STORE_FAILED')

@@ -6,6 +6,9 @@ import { resolve as resolvePath } from 'node:path'
 import { ConfigError, type ConfigProblem } from '../errors.js'
 import type { RefreshStyle } from '../grants/refreshGrant.js'
 import type { TokenStoreKind } from '../stores/tokenStore.js'
+import { definitionFromEnvironment, type GatewayDefinition } from './gatewayDefinition.js'
+import { loadGatewayFile, type GatewayFileDefaults, type Variables } from './gatewayFile.js'
+import { SCOPE_PROBLEM, normaliseScope } from './oauthScope.js'
 import { VARIABLE_PURPOSE, configSchema, type EnvConfig } from './schema.js'
 
 export type TokenGrantKind = 'refresh_token' | 'client_credentials'
@@ -20,8 +23,17 @@ export interface OAuthClientConfig {
   scope: string | null
 }
 
+/**
+ * The gateway's settings. The fields of the single credential (upstream, authToken, refreshToken,
+ * refreshUrl, refreshStyle, tokenGrant, oauthClient) come from the environment; with
+ * TOKENGATE_CONFIG, from the file's first route and its credential, so that `upstream` stays a URL
+ * for the code that knows one upstream. What the gateway fronts, every route and credential, is
+ * its GatewayDefinition (src/config/gatewayDefinition.ts).
+ */
 export interface GatewayConfig {
   upstream: URL
+  /** Absolute path of TOKENGATE_CONFIG's file; null when the environment alone configures the gateway. */
+  configFile: string | null
   authToken: string | null
   refreshToken: string | null
   refreshUrl: string
@@ -30,7 +42,9 @@ export interface GatewayConfig {
   tokenGrant: TokenGrantKind
   /** Set for the oauth2 and client_credentials styles, null for json. */
   oauthClient: OAuthClientConfig | null
+  /** TOKEN_REFRESH_INTERVAL, also the default of the file's credentials. */
   refreshIntervalMs: number
+  /** TOKEN_EXPIRY_BUFFER, also the default of the file's credentials. */
   expiryBufferMs: number
   refreshTimeoutMs: number
   store: TokenStoreKind
@@ -72,45 +86,65 @@ const NUMERIC_VARIABLES = Object.entries(configSchema.properties)
   .filter(([, property]) => property.type === 'number' || property.type === 'integer')
   .map(([variable]) => variable as keyof EnvConfig)
 
-export function resolveConfig (env: EnvConfig): GatewayConfig {
+/** The environment's settings; with TOKENGATE_CONFIG, its file is read too (`variables` fill its `${VAR}`). */
+export function resolveConfig (env: EnvConfig, variables: Variables = {}): GatewayConfig {
+  return resolveGateway(env, variables).config
+}
+
+export interface ResolvedGateway {
+  config: GatewayConfig
+  definition: GatewayDefinition
+  /**
+   * Reads the definition again (on SIGHUP) with the same environment: TOKENGATE_CONFIG's file as
+   * it is now, or, without one, the environment's single route. Throws ConfigError; applies nothing.
+   */
+  reload: () => GatewayDefinition
+}
+
+/**
+ * The typed settings and what the gateway fronts, with every problem of the environment and of
+ * TOKENGATE_CONFIG's file in one ConfigError. `variables` is the whole environment (process.env
+ * and .env), which the file's `${VAR}` are read from.
+ */
+export function resolveGateway (env: EnvConfig, variables: Variables): ResolvedGateway {
   const problems: ConfigProblem[] = []
   // ajv coerces "Infinity" or "1e400" to Infinity and then skips minimum and maximum, which it
   // checks only for finite numbers: PORT=Infinity or TOKEN_REFRESH_INTERVAL=1e400 would pass.
   for (const variable of NUMERIC_VARIABLES) {
     if (!Number.isFinite(env[variable])) problems.push({ variable, message: 'must be a finite number' })
   }
-  const upstream = parseHttpUrl(env.UPSTREAM_URL, 'UPSTREAM_URL', problems)
-  const refreshUrl = parseHttpUrl(env.TOKEN_REFRESH_URL, 'TOKEN_REFRESH_URL', problems)
-  if (env.TOKEN_STORE === 'redis') parseRedisUrl(env.REDIS_URL, problems)
-  if (upstream?.search) {
-    problems.push({ variable: 'UPSTREAM_URL', message: 'must not have a query string' })
+  const configText = nonEmpty(env.TOKENGATE_CONFIG)
+  const configFile = configText === null ? null : resolvePath(configText)
+  // With a file, its credentials replace the variables of the single one, which are not even checked.
+  const single = configFile === null ? resolveSingleCredential(env, problems) : null
+  if (configFile !== null && nonEmpty(env.UPSTREAM_URL) !== null) {
+    problems.push({ variable: 'UPSTREAM_URL', message: 'must not be set together with TOKENGATE_CONFIG: the file names each route\'s upstream' })
   }
-  const refreshStyle: RefreshStyle = env.TOKEN_GRANT === 'client_credentials' ? 'client_credentials' : env.TOKEN_REFRESH_STYLE
-  const oauthClient = resolveOAuthClient(env, refreshStyle, problems)
+  if (env.TOKEN_STORE === 'redis') parseRedisUrl(env.REDIS_URL, problems)
   const apiKeys = parseApiKeys(env.GATEWAY_API_KEYS, problems)
   const upstreamCa = readCaFile(nonEmpty(env.UPSTREAM_CA_FILE), problems)
   const otelUrl = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT)
   const otelEndpoint = otelUrl === null ? null : parseHttpUrl(otelUrl, 'OTEL_EXPORTER_OTLP_ENDPOINT', problems)
-  const authToken = nonEmpty(env.AUTH_TOKEN)
-  const storePath = resolvePath(env.TOKEN_STORE_PATH)
-  // A limit that is no finite number is reported on its own (above), not as AUTH_TOKEN's problem.
-  if (authToken !== null && Number.isFinite(env.ACCESS_TOKEN_MAX_SIZE) && Buffer.byteLength(authToken) > env.ACCESS_TOKEN_MAX_SIZE) {
-    problems.push({ variable: 'AUTH_TOKEN', message: `is ${Buffer.byteLength(authToken)} bytes, more than ACCESS_TOKEN_MAX_SIZE (${env.ACCESS_TOKEN_MAX_SIZE}): it could not travel in a header` })
+  const defaults = fileDefaults(env)
+  const readFile = (): GatewayDefinition => loadGatewayFile(configFile!, variables, defaults)
+  let fromFile: GatewayDefinition | null = null
+  if (configFile !== null) {
+    try {
+      fromFile = readFile()
+    } catch (err) {
+      // loadGatewayFile fails only with a ConfigError.
+      problems.push(...(err as ConfigError).problems)
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems)
-  return {
-    upstream: upstream!,
-    authToken,
-    refreshToken: nonEmpty(env.REFRESH_TOKEN),
-    refreshUrl: refreshUrl!.href,
-    refreshStyle,
-    tokenGrant: env.TOKEN_GRANT,
-    oauthClient,
-    refreshIntervalMs: env.TOKEN_REFRESH_INTERVAL * 60_000,
-    expiryBufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,
+  const config: GatewayConfig = {
+    ...(single ?? firstRoute(fromFile!)),
+    configFile,
+    refreshIntervalMs: defaults.refreshIntervalMs,
+    expiryBufferMs: defaults.expiryBufferMs,
     refreshTimeoutMs: env.TOKEN_REFRESH_TIMEOUT,
     store: env.TOKEN_STORE,
-    storePath,
+    storePath: resolvePath(env.TOKEN_STORE_PATH),
     redisUrl: env.REDIS_URL,
     storeKey: env.TOKEN_STORE_KEY,
     adminKey: nonEmpty(env.GATEWAY_ADMIN_KEY),
@@ -130,6 +164,67 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
     otelServiceName: nonEmpty(env.OTEL_SERVICE_NAME) ?? configSchema.properties.OTEL_SERVICE_NAME.default,
     logLevel: env.LOG_LEVEL
   }
+  if (fromFile === null) {
+    const definition = definitionFromEnvironment(config)
+    return { config, definition, reload: () => definition }
+  }
+  return { config, definition: fromFile, reload: readFile }
+}
+
+/** What the file's credentials and routes leave unsaid, from the environment. */
+export function fileDefaults (env: EnvConfig): GatewayFileDefaults {
+  return {
+    expiryBufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,
+    refreshIntervalMs: env.TOKEN_REFRESH_INTERVAL * 60_000,
+    timeoutMs: env.UPSTREAM_TIMEOUT,
+    accessTokenMaxBytes: env.ACCESS_TOKEN_MAX_SIZE
+  }
+}
+
+/** The fields of the environment's one route and credential (UPSTREAM_URL, AUTH_TOKEN, …). */
+type SingleCredential = Pick<GatewayConfig, 'upstream' | 'authToken' | 'refreshToken' | 'refreshUrl' | 'refreshStyle' | 'tokenGrant' | 'oauthClient'>
+
+function resolveSingleCredential (env: EnvConfig, problems: ConfigProblem[]): SingleCredential | null {
+  const upstream = env.UPSTREAM_URL === undefined
+    ? missing('UPSTREAM_URL', problems)
+    : parseHttpUrl(env.UPSTREAM_URL, 'UPSTREAM_URL', problems)
+  const refreshUrl = parseHttpUrl(env.TOKEN_REFRESH_URL, 'TOKEN_REFRESH_URL', problems)
+  if (upstream?.search) {
+    problems.push({ variable: 'UPSTREAM_URL', message: 'must not have a query string' })
+  }
+  const refreshStyle: RefreshStyle = env.TOKEN_GRANT === 'client_credentials' ? 'client_credentials' : env.TOKEN_REFRESH_STYLE
+  const oauthClient = resolveOAuthClient(env, refreshStyle, problems)
+  const authToken = nonEmpty(env.AUTH_TOKEN)
+  // A limit that is no finite number is reported on its own (above), not as AUTH_TOKEN's problem.
+  if (authToken !== null && Number.isFinite(env.ACCESS_TOKEN_MAX_SIZE) && Buffer.byteLength(authToken) > env.ACCESS_TOKEN_MAX_SIZE) {
+    problems.push({ variable: 'AUTH_TOKEN', message: `is ${Buffer.byteLength(authToken)} bytes, more than ACCESS_TOKEN_MAX_SIZE (${env.ACCESS_TOKEN_MAX_SIZE}): it could not travel in a header` })
+  }
+  if (upstream === null || refreshUrl === null) return null
+  return { upstream, authToken, refreshToken: nonEmpty(env.REFRESH_TOKEN), refreshUrl: refreshUrl.href, refreshStyle, tokenGrant: env.TOKEN_GRANT, oauthClient }
+}
+
+/**
+ * Until requests are routed by path, the code written for one upstream and one credential
+ * serves the file's first route with its credential: GatewayConfig stays typed for one.
+ */
+function firstRoute (definition: GatewayDefinition): SingleCredential {
+  const route = definition.routes[0]
+  // The file is checked: every route names one of its credentials.
+  const credential = definition.credentials.find((candidate) => candidate.name === route.credential)!
+  return {
+    upstream: route.upstream,
+    authToken: credential.accessToken,
+    refreshToken: credential.refreshToken,
+    refreshUrl: credential.refreshUrl,
+    refreshStyle: credential.refreshStyle,
+    tokenGrant: credential.tokenGrant,
+    oauthClient: credential.oauthClient
+  }
+}
+
+function missing (variable: string, problems: ConfigProblem[]): null {
+  problems.push({ variable, message: `is required (${VARIABLE_PURPOSE[variable]})` })
+  return null
 }
 
 /**
@@ -138,13 +233,12 @@ export function resolveConfig (env: EnvConfig): GatewayConfig {
  * first (plugins/token.ts).
  */
 export function missingAuthToken (env: EnvConfig): ConfigProblem | null {
+  // With TOKENGATE_CONFIG, AUTH_TOKEN is not read: each credential of the file has its own.
+  if (nonEmpty(env.TOKENGATE_CONFIG) !== null) return null
   if (nonEmpty(env.AUTH_TOKEN) !== null || env.TOKEN_GRANT === 'client_credentials') return null
   const noStoredTokens = env.TOKEN_STORE === 'memory' || (env.TOKEN_STORE === 'file' && !existsSync(resolvePath(env.TOKEN_STORE_PATH)))
   return noStoredTokens ? { variable: 'AUTH_TOKEN', message: AUTH_TOKEN_REQUIRED } : null
 }
-
-// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by single spaces.
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 
 function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: ConfigProblem[]): OAuthClientConfig | null {
   if (style === 'json') return null
@@ -158,11 +252,9 @@ function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: Conf
   if (clientSecret === null && style === 'client_credentials') {
     problems.push({ variable: 'OAUTH_CLIENT_SECRET', message: `is required when ${because} (${VARIABLE_PURPOSE.OAUTH_CLIENT_SECRET})` })
   }
-  const scopeTokens = nonEmpty(env.OAUTH_SCOPE)?.split(/\s+/) ?? []
-  if (!scopeTokens.every((token) => SCOPE_TOKEN.test(token))) {
-    problems.push({ variable: 'OAUTH_SCOPE', message: 'must be scope tokens separated by spaces (RFC 6749 §3.3: no quotes or backslashes)' })
-  }
-  return clientId === null ? null : { clientId, clientSecret, scope: scopeTokens.length > 0 ? scopeTokens.join(' ') : null }
+  const scope = normaliseScope(env.OAUTH_SCOPE ?? '')
+  if (scope === undefined) problems.push({ variable: 'OAUTH_SCOPE', message: SCOPE_PROBLEM })
+  return clientId === null ? null : { clientId, clientSecret, scope: scope ?? null }
 }
 
 // A key travels in a header: visible ASCII, and no comma, which separates the keys.

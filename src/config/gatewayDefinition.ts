@@ -2,7 +2,7 @@
 // an upstream and the credential that signs its requests). Built from TOKENGATE_CONFIG's file, or,
 // without one, from the environment: one credential `default` and one route `/` to UPSTREAM_URL.
 import type { RefreshStyle } from '../grants/refreshGrant.js'
-import type { OAuthClientConfig, TokenGrantKind } from './gatewayConfig.js'
+import type { GatewayConfig, OAuthClientConfig, TokenGrantKind } from './gatewayConfig.js'
 
 /** The credential of a gateway configured by the environment alone. */
 export const DEFAULT_CREDENTIAL = 'default'
@@ -44,4 +44,24 @@ export interface GatewayDefinition {
   file: string | null
   credentials: CredentialConfig[]
   routes: RouteConfig[]
+}
+
+/** The gateway configured by the environment alone: one credential `default`, one route `/` to UPSTREAM_URL. */
+export function definitionFromEnvironment (config: GatewayConfig): GatewayDefinition {
+  return {
+    file: null,
+    credentials: [{
+      name: DEFAULT_CREDENTIAL,
+      tokenGrant: config.tokenGrant,
+      refreshStyle: config.refreshStyle,
+      refreshUrl: config.refreshUrl,
+      accessToken: config.authToken,
+      refreshToken: config.refreshToken,
+      oauthClient: config.oauthClient,
+      expiryBufferMs: config.expiryBufferMs,
+      refreshIntervalMs: config.refreshIntervalMs,
+      files: {}
+    }],
+    routes: [{ path: '/', upstream: config.upstream, credential: DEFAULT_CREDENTIAL, timeoutMs: config.upstreamTimeoutMs }]
+  }
 }

@@ -7,11 +7,14 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** The longest a timer can wait: Node fires a longer setTimeout after 1 ms, toad-scheduler refuses it. */
 export const MAX_TIMER_MS = 2_147_483_647
 
+// UPSTREAM_URL is required unless TOKENGATE_CONFIG names a file (which names each route's
+// upstream, and then UPSTREAM_URL must stay unset): resolveConfig checks both, since a schema
+// condition would report itself as an extra, nameless problem.
 export const configSchema = {
   type: 'object',
-  required: ['UPSTREAM_URL'],
   properties: {
     UPSTREAM_URL: { type: 'string' },
+    TOKENGATE_CONFIG: { type: 'string' },
     AUTH_TOKEN: { type: 'string' },
     REFRESH_TOKEN: { type: 'string' },
     TOKEN_REFRESH_URL: { type: 'string', default: DEFAULT_TOKEN_REFRESH_URL },
@@ -49,7 +52,9 @@ export const configSchema = {
 
 /** The environment as validated by the schema (defaults filled, numbers coerced). */
 export interface EnvConfig {
-  UPSTREAM_URL: string
+  /** Required unless TOKENGATE_CONFIG is set (resolveConfig checks it). */
+  UPSTREAM_URL?: string
+  TOKENGATE_CONFIG?: string
   AUTH_TOKEN?: string
   REFRESH_TOKEN?: string
   TOKEN_REFRESH_URL: string

@@ -31,6 +31,7 @@ t.test('defaults, converted to the units the app uses', async (t) => {
   const config = resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com/v2' }))
   t.same(config, {
     upstream: new URL('https://api.example.com/v2'),
+    configFile: null,
     authToken: null,
     refreshToken: null,
     refreshUrl: DEFAULT_TOKEN_REFRESH_URL,
@@ -200,10 +201,18 @@ t.test('durations beyond what a timer can wait (2^31-1 ms, about 24.8 days) are 
   t.equal(longest.upstreamTimeoutMs, MAX_TIMER_MS)
 })
 
+t.test('UPSTREAM_URL is required without TOKENGATE_CONFIG, and says what it is for', async (t) => {
+  // The schema cannot require it: with TOKENGATE_CONFIG it must stay unset (test/config/configFileVariable.test.ts).
+  t.same(configError(validate({})).problems, [{
+    variable: 'UPSTREAM_URL',
+    message: 'is required (the base URL of the API to forward to, e.g. https://api.example.com/v1)'
+  }])
+  t.same(configError(validate({ TOKENGATE_CONFIG: '  ' })).problems.map((p) => p.variable), ['UPSTREAM_URL'], 'a blank TOKENGATE_CONFIG is no file')
+})
+
 t.test('problemsFromSchemaErrors, from the real schema validator', async (t) => {
   t.test('a missing required variable says what it is for', async (t) => {
-    const problems = problemsFromSchemaErrors(schemaErrors({}))
-    t.same(problems, [{
+    t.same(problemsFromSchemaErrors([{ instancePath: '', keyword: 'required', params: { missingProperty: 'UPSTREAM_URL' } }]), [{
       variable: 'UPSTREAM_URL',
       message: 'is required (the base URL of the API to forward to, e.g. https://api.example.com/v1)'
     }])

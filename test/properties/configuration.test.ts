@@ -1,6 +1,7 @@
 // Properties of configuration parsing, through the real config plugin (@fastify/env over the
 // schema, then resolveConfig): every variable, given any text, yields either a value the gateway
 // can use or a ConfigError whose every problem names that variable.
+import { isAbsolute } from 'node:path'
 import fc from 'fast-check'
 import Fastify from 'fastify'
 import t from 'tap'
@@ -26,6 +27,7 @@ const finiteIn = (value: number, min: number, max: number): boolean => Number.is
 /** What "a value the gateway can use" means, per variable. */
 const USABLE: Record<string, (config: GatewayConfig) => boolean> = {
   UPSTREAM_URL: (c) => ['http:', 'https:'].includes(c.upstream.protocol) && c.upstream.search === '',
+  TOKENGATE_CONFIG: (c) => c.configFile === null || isAbsolute(c.configFile),
   AUTH_TOKEN: (c) => c.authToken === null || c.authToken.trim() !== '',
   REFRESH_TOKEN: (c) => c.refreshToken === null || c.refreshToken.trim() !== '',
   TOKEN_REFRESH_URL: (c) => /^https?:\/\//.test(c.refreshUrl),
@@ -107,19 +109,25 @@ t.test('every schema variable is covered here', async (t) => {
   t.same(Object.keys(USABLE).sort(), Object.keys(configSchema.properties).sort())
 })
 
+// TOKENGATE_CONFIG stands in for UPSTREAM_URL, which must then be unset; a blank one is no file,
+// and UPSTREAM_URL is missing: the one problem that may name another variable.
+const { UPSTREAM_URL: _upstream, ...WITHOUT_UPSTREAM } = BASE
+const baseFor = (variable: string): Record<string, string> => variable === 'TOKENGATE_CONFIG' ? WITHOUT_UPSTREAM : BASE
+const named = (variable: string, text: string): string => variable === 'TOKENGATE_CONFIG' && text.trim() === '' ? 'UPSTREAM_URL' : variable
+
 for (const variable of Object.keys(configSchema.properties)) {
   t.test(`${variable}: any text gives a usable value or an error naming ${variable}`, async (t) => {
     let values = 0
     let errors = 0
     await fc.assert(fc.asyncProperty(anyText, async (text) => {
-      const { config, error } = await parse({ ...BASE, [variable]: text })
+      const { config, error } = await parse({ ...baseFor(variable), [variable]: text })
       if (error === null) {
         values++
         return USABLE[variable](config!)
       }
       errors++
       if (!(error instanceof ConfigError)) throw new Error(`not a ConfigError: ${String(error)}`)
-      return error.problems.length > 0 && error.problems.every((problem) => problem.variable === variable)
+      return error.problems.length > 0 && error.problems.every((problem) => problem.variable === named(variable, text))
     }), { numRuns: NUM_RUNS })
     t.pass(`${values} values, ${errors} errors`)
   })

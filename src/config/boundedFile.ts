@@ -1,0 +1,45 @@
+// Reads a configuration or secret file whole, within a bound: a path that names a device, a pipe
+// or a runaway file fails at once instead of blocking start-up or filling the memory.
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
+
+const CHUNK_BYTES = 64 * 1024
+
+/** The file's text (UTF-8), or why it could not be had, naming the path and never its content. */
+export function readBoundedFile (path: string, maxBytes: number): { text: string } | { problem: string } {
+  let fd: number
+  try {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  } catch (err) {
+    return { problem: `cannot be read: ${path} (${errorCode(err)})` }
+  }
+  let result: { text: string } | { problem: string }
+  try {
+    result = readOpenFile(fd, path, maxBytes)
+  } catch (err) {
+    result = { problem: `cannot be read: ${path} (${errorCode(err)})` }
+  }
+  closeSync(fd)
+  return result
+}
+
+function readOpenFile (fd: number, path: string, maxBytes: number): { text: string } | { problem: string } {
+  if (!fstatSync(fd).isFile()) return { problem: `cannot be read: ${path} is not a regular file` }
+  const chunks: Buffer[] = []
+  let total = 0
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(CHUNK_BYTES)
+    const length = readSync(fd, chunk, 0, CHUNK_BYTES, null)
+    if (length === 0) break
+    total += length
+    // Stat's size can be stale or zero (procfs): the bound is kept on what is read.
+    if (total > maxBytes) return { problem: `cannot be read: ${path} is larger than ${maxBytes} bytes` }
+    chunks.push(chunk.subarray(0, length))
+  }
+  return { text: Buffer.concat(chunks, total).toString('utf8') }
+}
+
+function errorCode (err: unknown): string {
+  /* c8 ignore next -- the file system's errors all carry a code; the fallback keeps the line readable */
+  return (err as NodeJS.ErrnoException).code ?? 'unknown error'
+}

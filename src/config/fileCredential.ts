@@ -1,0 +1,143 @@
+// One credential of TOKENGATE_CONFIG's file, checked as the environment's single credential is
+// (src/config/gatewayConfig.ts): its grant and refresh style, the token URL, the tokens and the
+// OAuth client, secrets given inline, through `${VAR}` or read from a `*File` twin.
+import { resolve } from 'node:path'
+import { MAX_TIMER_MS } from './schema.js'
+import { readBoundedFile } from './boundedFile.js'
+import {
+  addProblem, checkKeys, choiceField, isGiven, isMapping, numberField, placeOf, stringField, urlField,
+  type FileContext, type Mapping
+} from './fileFields.js'
+import type { CredentialConfig, SecretField } from './gatewayDefinition.js'
+import { CREDENTIAL_NAME } from './gatewayDefinition.js'
+import type { OAuthClientConfig, TokenGrantKind } from './gatewayConfig.js'
+import { SCOPE_PROBLEM, normaliseScope } from './oauthScope.js'
+
+/** The most read from a secret file: above the largest ACCESS_TOKEN_MAX_SIZE (1 MiB), with room for whitespace. */
+export const SECRET_FILE_MAX_BYTES = 2 * 1024 * 1024
+
+const CREDENTIAL_FIELDS = [
+  'grant', 'refreshStyle', 'tokenUrl', 'accessToken', 'accessTokenFile', 'refreshToken', 'refreshTokenFile',
+  'clientId', 'clientSecret', 'clientSecretFile', 'scope', 'expiryBuffer', 'refreshInterval'
+] as const
+
+const GRANTS: readonly TokenGrantKind[] = ['refresh_token', 'client_credentials']
+const REFRESH_STYLES = ['json', 'oauth2'] as const
+// Minutes, as TOKEN_EXPIRY_BUFFER and TOKEN_REFRESH_INTERVAL: their milliseconds must fit a timer.
+const MAX_MINUTES = Math.floor(MAX_TIMER_MS / 60_000)
+
+/** The credential named `name`, or null when it has a problem (every one is reported). */
+export function parseCredential (name: string, raw: unknown, context: FileContext): CredentialConfig | null {
+  const before = context.problems.length
+  const place = placeOf('credentials', name)
+  if (!CREDENTIAL_NAME.test(name)) addProblem(context, place, 'is not a credential name: lower-case letters, digits and \'-\', 1 to 40 characters')
+  if (!isMapping(raw)) {
+    addProblem(context, place, 'must be a mapping of fields (grant, tokenUrl, accessToken, …)')
+    return null
+  }
+  checkKeys(raw, place, CREDENTIAL_FIELDS, context)
+
+  const grant = choiceField(raw, 'grant', place, GRANTS, context)
+  const style = choiceField(raw, 'refreshStyle', place, REFRESH_STYLES, context)
+  // The checks between fields hold only for a grant and style that are known.
+  const crossCheck = grant !== null && style !== null
+  const tokenGrant = grant ?? 'refresh_token'
+  const clientCredentials = tokenGrant === 'client_credentials'
+  if (crossCheck && clientCredentials && isGiven(raw, 'refreshStyle')) {
+    addProblem(context, placeOf(place, 'refreshStyle'), 'applies to grant refresh_token only (client_credentials has one exchange of its own)')
+  }
+  const refreshStyle = clientCredentials ? 'client_credentials' : style ?? 'json'
+  const tokenUrl = urlField(raw, 'tokenUrl', place, context, { query: true })
+
+  const files: CredentialConfig['files'] = {}
+  const accessToken = secretField(raw, 'accessToken', place, context, files)
+  const refreshToken = secretField(raw, 'refreshToken', place, context, files)
+  if (crossCheck && clientCredentials) {
+    for (const key of ['refreshToken', 'refreshTokenFile']) {
+      if (isGiven(raw, key)) addProblem(context, placeOf(place, key), 'applies to grant refresh_token only (client_credentials needs no refresh token)')
+    }
+  }
+  if (typeof accessToken === 'string' && Buffer.byteLength(accessToken) > context.defaults.accessTokenMaxBytes) {
+    const key = files.accessToken === undefined ? 'accessToken' : 'accessTokenFile'
+    addProblem(context, placeOf(place, key),
+      `is ${Buffer.byteLength(accessToken)} bytes, more than ACCESS_TOKEN_MAX_SIZE (${context.defaults.accessTokenMaxBytes}): it could not travel in a header`)
+  }
+  const oauthClient = parseOAuthClient(raw, place, crossCheck ? refreshStyle : null, context, files)
+
+  const expiryBuffer = numberField(raw, 'expiryBuffer', place, context, `must be a number of minutes from 0 to ${MAX_MINUTES}`)
+  if (typeof expiryBuffer === 'number' && (expiryBuffer < 0 || expiryBuffer > MAX_MINUTES)) {
+    addProblem(context, placeOf(place, 'expiryBuffer'), `must be a number of minutes from 0 to ${MAX_MINUTES}`)
+  }
+  const refreshInterval = numberField(raw, 'refreshInterval', place, context, `must be a number of minutes above 0, at most ${MAX_MINUTES}`)
+  if (typeof refreshInterval === 'number' && (refreshInterval <= 0 || refreshInterval > MAX_MINUTES)) {
+    addProblem(context, placeOf(place, 'refreshInterval'), `must be a number of minutes above 0, at most ${MAX_MINUTES}`)
+  }
+
+  if (context.problems.length > before) return null
+  return {
+    name,
+    tokenGrant,
+    refreshStyle,
+    refreshUrl: tokenUrl!.href,
+    accessToken: accessToken ?? null,
+    refreshToken: refreshToken ?? null,
+    oauthClient,
+    expiryBufferMs: typeof expiryBuffer === 'number' ? expiryBuffer * 60_000 : context.defaults.expiryBufferMs,
+    refreshIntervalMs: typeof refreshInterval === 'number' ? refreshInterval * 60_000 : context.defaults.refreshIntervalMs,
+    files
+  }
+}
+
+/** As resolveOAuthClient does for OAUTH_*: oauth2 and client_credentials need a client id; client_credentials a secret. */
+function parseOAuthClient (raw: Mapping, place: string, refreshStyle: CredentialConfig['refreshStyle'] | null, context: FileContext, files: CredentialConfig['files']): OAuthClientConfig | null {
+  const clientId = stringField(raw, 'clientId', place, context)
+  const clientSecret = secretField(raw, 'clientSecret', place, context, files)
+  const scopeText = stringField(raw, 'scope', place, context)
+  const scope = typeof scopeText === 'string' ? normaliseScope(scopeText) : null
+  if (scope === undefined) addProblem(context, placeOf(place, 'scope'), SCOPE_PROBLEM)
+  // An unknown grant or style is reported already; which fields it needs is anyone's guess.
+  if (refreshStyle === null) return null
+  if (refreshStyle === 'json') {
+    // Set but never sent: most likely `refreshStyle: oauth2` was forgotten.
+    for (const key of ['clientId', 'clientSecret', 'clientSecretFile', 'scope']) {
+      if (isGiven(raw, key)) addProblem(context, placeOf(place, key), 'is used only with refreshStyle oauth2 or grant client_credentials')
+    }
+    return null
+  }
+  const because = refreshStyle === 'client_credentials' ? 'grant is client_credentials' : 'refreshStyle is oauth2'
+  if (clientId === undefined) addProblem(context, placeOf(place, 'clientId'), `is required when ${because}`)
+  // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
+  if (clientSecret === undefined && refreshStyle === 'client_credentials') {
+    addProblem(context, placeOf(place, 'clientSecret'), `is required when ${because} (or clientSecretFile)`)
+  }
+  if (typeof clientId !== 'string') return null
+  return { clientId, clientSecret: clientSecret ?? null, scope: scope ?? null }
+}
+
+/**
+ * A secret given inline (or through `${VAR}`) or read from its `*File` twin, trimmed; the twin's
+ * absolute path is recorded in `files`. Undefined when neither is given, null when unusable.
+ */
+function secretField (raw: Mapping, field: SecretField, place: string, context: FileContext, files: CredentialConfig['files']): string | null | undefined {
+  const twin = `${field}File`
+  if (!isGiven(raw, twin)) return stringField(raw, field, place, context)
+  if (isGiven(raw, field)) {
+    addProblem(context, placeOf(place, twin), `must not be set together with ${field}`)
+    return null
+  }
+  const path = stringField(raw, twin, place, context)
+  if (typeof path !== 'string') return path
+  const absolute = resolve(context.directory, path)
+  const read = readBoundedFile(absolute, SECRET_FILE_MAX_BYTES)
+  if ('problem' in read) {
+    addProblem(context, placeOf(place, twin), read.problem)
+    return null
+  }
+  const value = read.text.trim()
+  if (value === '') {
+    addProblem(context, placeOf(place, twin), `${absolute} is empty`)
+    return null
+  }
+  files[field] = absolute
+  return value
+}

@@ -1,0 +1,94 @@
+// The routes of TOKENGATE_CONFIG's file: a path prefix, the upstream it leads to, the credential
+// that signs its requests and an optional timeout. Paths are normalised here, once, so the
+// router compares them as they are.
+import { MAX_TIMER_MS } from './schema.js'
+import {
+  addProblem, checkKeys, isMapping, numberField, placeOf, requiredString, urlField, type FileContext
+} from './fileFields.js'
+import { CREDENTIAL_NAME, type RouteConfig } from './gatewayDefinition.js'
+
+const ROUTE_FIELDS = ['path', 'upstream', 'credential', 'timeout'] as const
+
+// RFC 3986 pchar: unreserved, sub-delims, ':' and '@', or a %XX escape.
+const SEGMENT = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+$/
+// '.' and '..', also spelt with %2e: a client's path is resolved before it is matched.
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i
+
+/**
+ * The path as routes are matched (`/chat/` → `/chat`; `/` stays), or why it cannot be one. A
+ * prefix with a query, '..' or '//' could never match, or match what it does not look like.
+ */
+export function normaliseRoutePath (text: string): { path: string } | { problem: string } {
+  if (!text.startsWith('/')) return { problem: 'must start with \'/\'' }
+  if (/[?#]/.test(text)) return { problem: 'must not have a query string or a fragment' }
+  if (text === '/') return { path: text }
+  const path = text.endsWith('/') ? text.slice(0, -1) : text
+  const segments = path.slice(1).split('/')
+  if (segments.some((segment) => segment === '' || DOT_SEGMENT.test(segment))) {
+    return { problem: 'must not have empty, \'.\' or \'..\' segments' }
+  }
+  if (!segments.every((segment) => SEGMENT.test(segment))) {
+    return { problem: 'must be a URL path: letters, digits, -._~!$&\'()*+,;=:@ and %XX escapes between the slashes' }
+  }
+  return { path }
+}
+
+/** The routes, in the file's order; every problem of every route is reported. */
+export function parseRoutes (raw: unknown, credentialNames: ReadonlySet<string>, context: FileContext): RouteConfig[] {
+  if (raw === undefined || raw === null) {
+    addProblem(context, 'routes', 'is required: a list of routes (path, upstream, credential)')
+    return []
+  }
+  if (!Array.isArray(raw)) {
+    addProblem(context, 'routes', 'must be a list of routes (path, upstream, credential)')
+    return []
+  }
+  if (raw.length === 0) addProblem(context, 'routes', 'must hold at least one route')
+  const routes: RouteConfig[] = []
+  const placeOfPath = new Map<string, string>()
+  raw.forEach((entry: unknown, index) => {
+    const place = `routes[${index}]`
+    const { route, path } = parseRoute(entry, place, credentialNames, context)
+    // Checked even when the route has other problems: each one is reported in the same run.
+    const first = path === null ? undefined : placeOfPath.get(path)
+    if (first !== undefined) {
+      addProblem(context, `${place}.path`, `is the same as ${first} ("${path}"): one route per path`)
+      return
+    }
+    if (path !== null) placeOfPath.set(path, `${place}.path`)
+    if (route !== null) routes.push(route)
+  })
+  return routes
+}
+
+/** The route, null when it has a problem; its normalised path whenever it has one. */
+function parseRoute (raw: unknown, place: string, credentialNames: ReadonlySet<string>, context: FileContext): { route: RouteConfig | null, path: string | null } {
+  if (!isMapping(raw)) {
+    addProblem(context, place, 'must be a mapping with path, upstream and credential')
+    return { route: null, path: null }
+  }
+  const before = context.problems.length
+  checkKeys(raw, place, ROUTE_FIELDS, context)
+  const pathText = requiredString(raw, 'path', place, context)
+  const normalised = pathText === null ? null : normaliseRoutePath(pathText)
+  if (normalised !== null && 'problem' in normalised) addProblem(context, placeOf(place, 'path'), normalised.problem)
+  const path = normalised !== null && 'path' in normalised ? normalised.path : null
+  const upstream = urlField(raw, 'upstream', place, context, { query: false })
+  const credential = requiredString(raw, 'credential', place, context)
+  if (credential !== null && !credentialNames.has(credential)) {
+    // A name is quoted only when it could be one: a token pasted here by mistake stays unprinted.
+    addProblem(context, placeOf(place, 'credential'), CREDENTIAL_NAME.test(credential)
+      ? `unknown credential "${credential}"`
+      : 'must name a credential: lower-case letters, digits and \'-\', 1 to 40 characters')
+  }
+  const mustBe = `must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}`
+  const timeout = numberField(raw, 'timeout', place, context, mustBe)
+  if (typeof timeout === 'number' && (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMER_MS)) {
+    addProblem(context, placeOf(place, 'timeout'), mustBe)
+  }
+  if (context.problems.length > before) return { route: null, path }
+  return {
+    route: { path: path!, upstream: upstream!, credential: credential!, timeoutMs: timeout ?? context.defaults.timeoutMs },
+    path
+  }
+}
