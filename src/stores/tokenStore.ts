@@ -28,6 +28,19 @@ export interface RefreshLock {
   release (): Promise<void>
 }
 
+/** What a shared store tells its subscribers. Called synchronously; a handler must not throw. */
+export interface SharedStoreEvents {
+  /**
+   * A process stored this version (announced on the store's channel). This process's own saves
+   * are announced too: compare with the version held.
+   */
+  onAnnounced (version: number): void
+  /** The connection to the shared store was lost; records cannot be read or written until onReconnected. */
+  onDisconnected (): void
+  /** The connection is back after a loss: the store may have lost records or gained newer ones meanwhile. */
+  onReconnected (): void
+}
+
 /**
  * What a store shared by several gateway processes adds, so that exactly one of them refreshes
  * and the others take its result instead of spending the same refresh token.
@@ -40,6 +53,11 @@ export interface SharedTokenStore extends TokenStore {
    * newer record (the holder failed) or `timeoutMs` has passed.
    */
   waitForNewerRecord (version: number, timeoutMs: number): Promise<TokenRecord | null>
+  /**
+   * Tells `events` what happens to the store from now on. Resolves once subscribed, with the
+   * function that ends the subscription; rejects with StoreError when the store cannot be reached.
+   */
+  subscribe (events: SharedStoreEvents): Promise<() => Promise<void>>
 }
 
 export function isSharedTokenStore (store: TokenStore): store is SharedTokenStore {
