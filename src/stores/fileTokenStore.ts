@@ -7,8 +7,6 @@ import type { FileLock } from './fileLock.js'
 import { TokenFile, type TempFileRecovery, type TokenFileOptions } from './tokenFile.js'
 import type { TokenRecord, TokenStore } from './tokenStore.js'
 
-export type { TempFileRecovery } from './tokenFile.js'
-
 export interface FileTokenStoreOptions extends TokenFileOptions {
   /** Whose entry this store reads and writes; `default` unless given. */
   credential?: string
