@@ -1,18 +1,25 @@
-// Creates the token store chosen by TOKEN_STORE (file by default, locked for this gateway, memory,
-// or Redis with a client this plugin owns) and closes it last, after the refresh job and any
-// refresh in flight.
+// Creates the token stores chosen by TOKEN_STORE (file by default, locked for this gateway, memory,
+// or Redis with a client this plugin owns), one per credential, and closes them last, after the
+// refresh job and any refresh in flight. A gateway configured by a file (gatewayConfig.configFile)
+// keeps each credential apart by its name; without one, `default` is stored as it always was.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
+import { DEFAULT_CREDENTIAL } from '../src/config/gatewayDefinition.js'
 import { redactedRedisUrl } from '../src/config/startupSummary.js'
 import { ConfigError, StoreLockedError, type StoreError } from '../src/errors.js'
-import { FileTokenStore } from '../src/stores/fileTokenStore.js'
-import { MemoryTokenStore } from '../src/stores/memoryTokenStore.js'
-import { RedisTokenStore } from '../src/stores/redisTokenStore.js'
+import { FileTokenStores } from '../src/stores/fileTokenStores.js'
+import { MemoryTokenStores } from '../src/stores/memoryTokenStores.js'
+import { RedisTokenStores } from '../src/stores/redisTokenStores.js'
+import type { TokenFile } from '../src/stores/tokenFile.js'
 import type { TokenStore } from '../src/stores/tokenStore.js'
+import type { TokenStores } from '../src/stores/tokenStores.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Every credential's store: tokenStores.forCredential(name). */
+    tokenStores: TokenStores
+    /** The store of the credential `default`. */
     tokenStore: TokenStore
     /** The Redis client of the redis store; null with the other stores. */
     redis: Redis | null
@@ -23,27 +30,31 @@ export const REDIS_CONNECT_TIMEOUT_MS = 5_000
 
 async function storePlugin (fastify: FastifyInstance): Promise<void> {
   const config = fastify.gatewayConfig
-  let store: TokenStore
+  const namespaced = config.configFile !== undefined && config.configFile !== null
+  let stores: TokenStores
   let redis: Redis | null = null
   if (config.store === 'file') {
-    const fileStore = new FileTokenStore(config.storePath, {
-      lock: { onLost: (message) => { fastify.log.error({ path: config.storePath }, `Lost the lock on the token file: ${message}; each save takes it again first, and fails while another gateway holds it`) } }
+    const fileStores = new FileTokenStores(config.storePath, {
+      namespaced,
+      lock: { onLost: (message) => { fastify.log.error({ path: config.storePath }, `Lost the lock on the token file: ${message}; each save takes it again first, and fails while another gateway holds it`) } },
+      onMovedAside: (aside) => { fastify.log.warn({ path: config.storePath, movedTo: aside }, `The token file ${config.storePath} is not valid JSON; moved it to ${aside} before saving, so that the tokens it may hold are kept`) }
     })
-    for (const path of await fileStore.exposedPaths()) {
+    for (const path of await fileStores.file.exposedPaths()) {
       fastify.log.warn({ path }, `${path} is readable by other users; tokens belong in a 0700 folder and a 0600 file`)
     }
-    await openFileStore(fastify, fileStore)
-    store = fileStore
+    await openFile(fastify, fileStores.file)
+    stores = fileStores
   } else if (config.store === 'redis') {
     redis = await connectRedis(fastify, config.redisUrl)
-    store = new RedisTokenStore(redis, { keyPrefix: config.storeKey })
+    stores = new RedisTokenStores(redis, { keyPrefix: config.storeKey, namespaced })
   } else {
-    store = new MemoryTokenStore()
+    stores = new MemoryTokenStores({ namespaced })
   }
-  fastify.decorate('tokenStore', store)
+  fastify.decorate('tokenStores', stores)
+  fastify.decorate('tokenStore', stores.forCredential(DEFAULT_CREDENTIAL))
   fastify.decorate('redis', redis)
   fastify.addHook('onClose', async () => {
-    await store.close()
+    await stores.close()
     if (redis !== null) await redis.quit().catch(() => { redis!.disconnect() })
   })
 }
@@ -53,29 +64,29 @@ async function storePlugin (fastify: FastifyInstance): Promise<void> {
  * by another live gateway stops start-up; one that cannot be made (a read-only or full disk,
  * where saves fail too) is taken by the first save that can.
  */
-async function openFileStore (fastify: FastifyInstance, store: FileTokenStore): Promise<void> {
+async function openFile (fastify: FastifyInstance, file: TokenFile): Promise<void> {
   try {
-    await store.lock()
+    await file.lock()
   } catch (err) {
     if (err instanceof StoreLockedError) {
       throw new ConfigError([{
         variable: 'TOKEN_STORE_PATH',
-        message: `${store.path} is in use by another gateway (${err.holder}; lock file ${err.lockPath}): stop that gateway, or give this one a TOKEN_STORE_PATH of its own`
+        message: `${file.path} is in use by another gateway (${err.holder}; lock file ${err.lockPath}): stop that gateway, or give this one a TOKEN_STORE_PATH of its own`
       }])
     }
-    fastify.log.warn({ path: store.path }, `${(err as StoreError).message}: starting without the lock; the first save that can takes it`)
+    fastify.log.warn({ path: file.path }, `${(err as StoreError).message}: starting without the lock; the first save that can takes it`)
     return
   }
   try {
-    const { adopted, movedAside, removed } = await store.recoverTempFiles()
+    const { adopted, movedAside, removed } = await file.recoverTempFiles()
     if (adopted !== null) {
-      fastify.log.warn({ path: store.path, adopted, movedAside }, `Adopted ${adopted} as the token file: an interrupted write had saved newer tokens in it`)
+      fastify.log.warn({ path: file.path, adopted, movedAside }, `Adopted ${adopted} as the token file: an interrupted write had saved newer tokens in it`)
     }
     if (removed.length > 0) {
       fastify.log.warn({ paths: removed }, `Removed ${removed.length} temp file(s) an interrupted write left beside the token file`)
     }
   } catch (err) {
-    await store.close()
+    await file.close()
     throw new ConfigError([{ variable: 'TOKEN_STORE_PATH', message: (err as StoreError).message }])
   }
 }

@@ -48,6 +48,11 @@ export interface GatewayConfig {
   expiryBufferMs: number
   refreshTimeoutMs: number
   store: TokenStoreKind
+  /**
+   * Absolute path of the TOKENGATE_CONFIG file; null or absent when configured by the environment
+   * alone. With a file the stores keep each credential apart by its name.
+   */
+  configFile?: string | null
   /** Absolute path of the file store. */
   storePath: string
   redisUrl: string

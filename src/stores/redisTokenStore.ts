@@ -1,12 +1,14 @@
 // Tokens shared by several gateway processes through Redis. The record carries a version; a
 // refresh runs under a lock (SET NX PX, renewed while held, released by compare-and-delete), and
-// the processes that find it taken poll for the holder's newer record. The client is handed in
-// and owned by the caller (the store plugin), as @fastify/rate-limit's Redis store does.
+// the processes that find it taken poll for the holder's newer record. Every stored version is
+// announced on a channel, which subscribe() listens to. The client is handed in and owned by the
+// caller (the store plugin), as @fastify/rate-limit's Redis store does.
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { StoreError } from '../errors.js'
 import { type Sleep, realSleep } from '../utils/clock.js'
-import { parseTokenRecord, type RefreshLock, type SharedTokenStore, type TokenRecord } from './tokenStore.js'
+import { RedisSubscriber } from './redisSubscriber.js'
+import { parseTokenRecord, type RefreshLock, type SharedStoreEvents, type SharedTokenStore, type TokenRecord } from './tokenStore.js'
 
 export const DEFAULT_LOCK_TTL_MS = 5_000
 export const DEFAULT_POLL_INTERVAL_MS = 50
@@ -18,6 +20,11 @@ export interface RedisTokenStoreOptions {
   lockTtlMs?: number
   pollIntervalMs?: number
   sleep?: Sleep
+  /**
+   * The subscriber connection shared by every store of the client (RedisTokenStores hands it
+   * out and closes it). Without one the store makes its own and closes it in close().
+   */
+  subscriber?: RedisSubscriber
 }
 
 // Only the holder may extend or delete the lock: compare the token first, atomically.
@@ -50,6 +57,8 @@ export class RedisTokenStore implements SharedTokenStore {
   private readonly lockTtlMs: number
   private readonly pollIntervalMs: number
   private readonly sleep: Sleep
+  private readonly subscriber: RedisSubscriber
+  private readonly ownsSubscriber: boolean
 
   constructor (client: Redis, options: RedisTokenStoreOptions) {
     this.recordKey = `${options.keyPrefix}:tokens`
@@ -58,6 +67,8 @@ export class RedisTokenStore implements SharedTokenStore {
     this.lockTtlMs = options.lockTtlMs ?? DEFAULT_LOCK_TTL_MS
     this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS
     this.sleep = options.sleep ?? realSleep
+    this.ownsSubscriber = options.subscriber === undefined
+    this.subscriber = options.subscriber ?? new RedisSubscriber(client)
     if (typeof (client as Partial<TokengateCommands>).tokengateRenewLock !== 'function') {
       client.defineCommand('tokengateRenewLock', { numberOfKeys: 1, lua: RENEW_LOCK })
       client.defineCommand('tokengateReleaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK })
@@ -112,8 +123,15 @@ export class RedisTokenStore implements SharedTokenStore {
     }
   }
 
-  /** The client belongs to whoever created it. */
-  async close (): Promise<void> {}
+  /** Listens on updatesChannel; the client's own connection tells losses and returns. */
+  async subscribe (events: SharedStoreEvents): Promise<() => Promise<void>> {
+    return await this.subscriber.subscribe(this.updatesChannel, events)
+  }
+
+  /** Ends the subscriptions of a subscriber of its own; the client belongs to whoever created it. */
+  async close (): Promise<void> {
+    if (this.ownsSubscriber) await this.subscriber.close()
+  }
 
   private async call<T> (command: () => Promise<T>): Promise<T> {
     try {

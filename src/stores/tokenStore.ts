@@ -28,9 +28,12 @@ export interface RefreshLock {
   release (): Promise<void>
 }
 
-/** What a shared store tells its subscribers. */
+/** What a shared store tells its subscribers. Called synchronously; a handler must not throw. */
 export interface SharedStoreEvents {
-  /** Another process stored this version (announced on the store's channel). */
+  /**
+   * A process stored this version (announced on the store's channel). This process's own saves
+   * are announced too: compare with the version held.
+   */
   onAnnounced (version: number): void
   /** The connection to the shared store was lost; records cannot be read or written until onReconnected. */
   onDisconnected (): void
@@ -50,8 +53,11 @@ export interface SharedTokenStore extends TokenStore {
    * newer record (the holder failed) or `timeoutMs` has passed.
    */
   waitForNewerRecord (version: number, timeoutMs: number): Promise<TokenRecord | null>
-  /** Follows the store's announcements and connection; resolves once subscribed, with the way to stop. */
-  subscribe? (events: SharedStoreEvents): Promise<() => Promise<void>>
+  /**
+   * Tells `events` what happens to the store from now on. Resolves once subscribed, with the
+   * function that ends the subscription; rejects with StoreError when the store cannot be reached.
+   */
+  subscribe (events: SharedStoreEvents): Promise<() => Promise<void>>
 }
 
 export function isSharedTokenStore (store: TokenStore): store is SharedTokenStore {

@@ -65,6 +65,19 @@ t.test('the same precedence as the gateway: the stored token when the environmen
   t.match(changed.out, /AUTH_TOKEN \(environment\)/)
 })
 
+t.test('a token file of several credentials: the default entry is read', async (t) => {
+  const now = nowSeconds()
+  const entry = (sub: string, version: number): object => ({
+    accessToken: signJwt({ ...claims, sub, iat: now, exp: now + 3600 }, 'k'), refreshToken: null, expiresAtMs: null, version, seedFingerprint: null, updatedAt: new Date().toISOString()
+  })
+  const path = join(emptyWorkdir(), 'tokens.json')
+  writeFileSync(path, JSON.stringify({ credentials: { chat: entry('user_01CHAT', 7), default: entry('user_01DEFAULT', 4) } }))
+  const { code, out } = await inspect({ TOKEN_STORE_PATH: path })
+  t.equal(code, 0)
+  t.match(out, /^User ID: user_01DEFAULT$/m)
+  t.match(out, /token store \(file .*tokens\.json\), version 4/)
+})
+
 t.test('.env in the working folder is read, the real environment wins', async (t) => {
   const now = nowSeconds()
   const folder = emptyWorkdir()

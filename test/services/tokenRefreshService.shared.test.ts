@@ -49,6 +49,11 @@ class InProcessSharedStore implements SharedTokenStore {
 
   async close (): Promise<void> {}
 
+  // The service never subscribes: announcements reach it through the token plugin.
+  async subscribe (): Promise<() => Promise<void>> {
+    return async () => {}
+  }
+
   async acquireRefreshLock (): Promise<RefreshLock | null> {
     this.fault('acquire')
     if (this.holder !== null) return null

@@ -1,0 +1,13 @@
+// The memory store for every credential: a record each, for as long as the process lives.
+import { MemoryTokenStore } from './memoryTokenStore.js'
+import { CredentialTokenStores } from './tokenStores.js'
+
+export class MemoryTokenStores extends CredentialTokenStores<MemoryTokenStore> {
+  readonly kind = 'memory'
+
+  async close (): Promise<void> {}
+
+  protected open (): MemoryTokenStore {
+    return new MemoryTokenStore()
+  }
+}
