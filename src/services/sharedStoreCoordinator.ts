@@ -82,9 +82,9 @@ export class SharedStoreCoordinator {
    * restarted empty gets them written back).
    */
   async watch (): Promise<void> {
-    if (this.store.subscribe === undefined) return
     this.unsubscribe = await this.store.subscribe({
-      onAnnounced: () => { this.pullQuietly() },
+      // This process's own saves are announced too: only a newer version is worth a read.
+      onAnnounced: (version) => { if (version > this.holder.version) this.pullQuietly() },
       onDisconnected: () => { this.holder.reportStoreError('Redis unavailable (connection lost)') },
       onReconnected: () => {
         this.resync().catch((err: unknown) => { this.holder.reportStoreError(safeMessage(err)) })

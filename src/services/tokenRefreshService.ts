@@ -134,6 +134,9 @@ export class TokenRefreshService implements SharedTokenHolder {
   private readonly observers = new Set<TokenServiceObserver>()
   // Set by close(): the attempt in flight is awaited, no further retry is started.
   private closing = false
+  /** Resolved by close(): a retry's backoff ends at once instead of holding the shutdown. */
+  private readonly closed: Promise<void>
+  private markClosed: () => void = () => {}
   private readonly maxAccessTokenBytes: number
   private readonly timers: Timers
   /** Set once refresh-ahead is on: the timer that refreshes at the current token's refresh time. */
@@ -154,6 +157,7 @@ export class TokenRefreshService implements SharedTokenHolder {
   ) {
     this.refreshToken = refreshToken || null
     this.bufferMs = options.bufferMs ?? DEFAULT_EXPIRY_BUFFER_MS
+    this.closed = new Promise((resolve) => { this.markClosed = resolve })
     this.checkIntervalMs = options.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS
     this.policy = new RefreshPolicy(options)
     this.now = options.now ?? systemClock
@@ -389,7 +393,7 @@ export class TokenRefreshService implements SharedTokenHolder {
       const delayMs = this.policy.retryDelayMs(error, attempt, this.closing)
       if (delayMs === null) throw this.recordFailure(error, trigger)
       this.log.warn({ trigger, reason: error.reason, attempt, retryInMs: delayMs }, 'Token refresh attempt failed, retrying')
-      await this.sleep(delayMs)
+      await Promise.race([this.sleep(delayMs), this.closed])
       // Shutting down meanwhile: no new attempt with a refresh token the store may never see spent.
       if (this.closing) throw this.recordFailure(error, trigger)
       return this.exchangeWithRetries(presented, trigger, attempt + 1)
@@ -638,6 +642,7 @@ export class TokenRefreshService implements SharedTokenHolder {
   /** Stops the timer and awaits the refresh in flight, without starting another retry of it. */
   async close (): Promise<void> {
     this.closing = true
+    this.markClosed()
     this.refreshAhead = false
     this.clearAheadTimer()
     this.stopPeriodicRefresh()
