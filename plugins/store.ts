@@ -30,7 +30,7 @@ export const REDIS_CONNECT_TIMEOUT_MS = 5_000
 
 async function storePlugin (fastify: FastifyInstance): Promise<void> {
   const config = fastify.gatewayConfig
-  const namespaced = config.configFile !== undefined && config.configFile !== null
+  const namespaced = config.configFile !== null
   let stores: TokenStores
   let redis: Redis | null = null
   if (config.store === 'file') {

@@ -32,7 +32,10 @@ export interface OAuthClientConfig {
  */
 export interface GatewayConfig {
   upstream: URL
-  /** Absolute path of TOKENGATE_CONFIG's file; null when the environment alone configures the gateway. */
+  /**
+   * Absolute path of TOKENGATE_CONFIG's file; null when the environment alone configures the
+   * gateway. With a file the stores keep each credential apart by its name.
+   */
   configFile: string | null
   authToken: string | null
   refreshToken: string | null
@@ -48,11 +51,6 @@ export interface GatewayConfig {
   expiryBufferMs: number
   refreshTimeoutMs: number
   store: TokenStoreKind
-  /**
-   * Absolute path of the TOKENGATE_CONFIG file; null or absent when configured by the environment
-   * alone. With a file the stores keep each credential apart by its name.
-   */
-  configFile?: string | null
   /** Absolute path of the file store. */
   storePath: string
   redisUrl: string

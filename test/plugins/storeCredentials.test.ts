@@ -21,7 +21,7 @@ import { record } from '../helpers/stores.js'
 interface Stores { app: FastifyInstance, logs: Array<{ level: number, msg: string }> }
 
 /** The store plugin alone, over the configuration the environment `env` gives, with `configFile` set as given. */
-async function storesOf (t: Test, env: Record<string, string>, configFile: string | null | undefined): Promise<Stores> {
+async function storesOf (t: Test, env: Record<string, string>, configFile: string | null): Promise<Stores> {
   const logs: Array<{ level: number, msg: string }> = []
   const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
   const config: GatewayConfig = { ...resolveConfig(validate({ UPSTREAM_URL: 'http://127.0.0.1:9', ...env })), configFile }
@@ -36,7 +36,7 @@ t.test('without a configuration file: tokenStore is default\'s store, kept in th
   const upstream = await echoUpstream(t)
   const path = join(emptyWorkdir(), 'tokens.json')
   const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-env', TOKEN_STORE: 'file', TOKEN_STORE_PATH: path })
-  t.equal(gw.app.gatewayConfig.configFile, undefined, 'nothing sets it yet')
+  t.equal(gw.app.gatewayConfig.configFile, null)
   t.equal(gw.app.tokenStores.kind, 'file')
   t.equal(gw.app.tokenStores.namespaced, false)
   t.equal(gw.app.tokenStore, gw.app.tokenStores.forCredential('default'))
