@@ -1,7 +1,10 @@
 // Runtime token administration: POST /admin/token/refresh forces a refresh, PUT /admin/token
-// replaces the tokens. Guarded by GATEWAY_ADMIN_KEY (x-admin-key); without a configured key the
-// routes answer 404. They are the gateway's own and never proxied.
+// replaces the tokens, of the credential named by ?credential= (required when there are several).
+// Guarded by GATEWAY_ADMIN_KEY (x-admin-key); without a configured key the routes answer 404.
+// They are the gateway's own and never proxied.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Credential } from '../src/credentials/credential.js'
+import { CredentialRequiredError, UnknownCredentialError, httpErrorOf } from '../src/errors.js'
 import { HEADER_SAFE_TOKEN } from '../src/grants/tokenAnswer.js'
 import { createKeyMatcher } from '../src/utils/apiKeys.js'
 
@@ -41,6 +44,8 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
 
   // Bad bodies get a short message that never echoes what was sent.
   fastify.setErrorHandler((error: { statusCode?: number }, request, reply) => {
+    const answer = httpErrorOf(error)
+    if (answer !== null) return reply.code(answer.statusCode).send(answer.body)
     if (error.statusCode !== undefined && error.statusCode < 500) {
       return reply.code(400).send({
         error: 'bad_request',
@@ -51,20 +56,34 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
     return reply.code(500).send({ error: 'internal_error', message: 'the admin action failed' })
   })
 
-  fastify.post('/admin/token/refresh', async (request, reply) => {
-    try {
-      await fastify.tokenService.refreshAccessToken('admin')
-    } catch {
-      request.log.warn('Forced refresh failed')
-      return reply.code(502).send(fastify.tokenHealth())
+  /** The credential of `?credential=`; the only one when it is absent and there is one. */
+  const credentialOf = (request: FastifyRequest): Credential => {
+    const name = (request.query as { credential?: unknown }).credential
+    if (name === undefined) {
+      if (fastify.credentials.size > 1) throw new CredentialRequiredError([...fastify.credentials].map((c) => c.name).join(', '))
+      return fastify.credentials[Symbol.iterator]().next().value as Credential
     }
-    return fastify.tokenHealth()
+    const credential = typeof name === 'string' ? fastify.credentials.get(name) : undefined
+    if (credential === undefined) throw new UnknownCredentialError()
+    return credential
+  }
+
+  fastify.post('/admin/token/refresh', async (request, reply) => {
+    const credential = credentialOf(request)
+    try {
+      await credential.service.refreshAccessToken('admin')
+    } catch {
+      request.log.warn({ credential: credential.name }, 'Forced refresh failed')
+      return reply.code(502).send(credential.health())
+    }
+    return credential.health()
   })
 
   fastify.put('/admin/token', async (request) => {
+    const credential = credentialOf(request)
     const body = replaceTokensBody(request.body, accessTokenMaxBytes)
-    await fastify.tokenService.replaceTokens(body.accessToken, body.refreshToken)
-    return fastify.tokenHealth()
+    await credential.service.replaceTokens(body.accessToken, body.refreshToken)
+    return credential.health()
   })
 
   // The whole /admin/ namespace is the gateway's own: nothing under it reaches the upstream.

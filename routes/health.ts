@@ -1,19 +1,48 @@
-// Operators' view of the token: GET /health/token (200 while a usable token is held or can be
-// had, 503 when none can) and GET /health/live. Neither ever shows a token, a secret or an email.
+// Operators' view of the tokens: GET /health/token (200 while every credential holds a usable
+// token or can get one, 503 when one cannot), GET /health/token/<credential> for one of them, and
+// GET /health/live. None ever shows a token, a secret or an email.
 import type { FastifyInstance } from 'fastify'
+import { UnknownCredentialError } from '../src/errors.js'
+import type { Credential, TokenHealthBody } from '../src/credentials/credential.js'
+import type { TokenStatus } from '../src/utils/tokenLifetime.js'
+
+const SEVERITY: Record<TokenStatus, number> = { ok: 0, expiring: 1, expired: 2 }
+
+/**
+ * One credential's body. No usable token: a readiness probe must not take the gateway out of
+ * service while a refresh would give it one, so the probe waits on the same refresh as requests
+ * do (or starts it); it fails at once when no refresh can run (none configured, refused, backing off).
+ */
+async function credentialHealth (credential: Credential): Promise<TokenHealthBody> {
+  const body = credential.health()
+  if (body.status !== 'expired') return body
+  await credential.service.getValidAccessToken().catch(() => {})
+  return credential.health()
+}
 
 export default async function healthRoutes (fastify: FastifyInstance): Promise<void> {
+  const fromFile = fastify.gatewayDefinition.file !== null
+
   fastify.get('/health/token', async (_request, reply) => {
-    let body = fastify.tokenHealth()
-    // No usable token: a readiness probe must not take the gateway out of service while a
-    // refresh would give it one. The probe waits on the same refresh as requests do (or starts
-    // it); it fails at once when no refresh can run (none configured, refused, backing off).
-    if (body.status === 'expired') {
-      await fastify.getValidAccessToken().catch(() => {})
-      body = fastify.tokenHealth()
+    reply.header('cache-control', 'no-store')
+    if (!fromFile) {
+      const body = await credentialHealth(fastify.credentials[Symbol.iterator]().next().value as Credential)
+      return reply.code(body.status === 'expired' ? 503 : 200).send(body)
     }
-    reply.code(body.status === 'expired' ? 503 : 200).header('cache-control', 'no-store')
-    return body
+    const credentials = [...fastify.credentials]
+    const bodies = await Promise.all(credentials.map(credentialHealth))
+    let status: TokenStatus = 'ok'
+    for (const body of bodies) if (SEVERITY[body.status] > SEVERITY[status]) status = body.status
+    const byName: Record<string, TokenHealthBody & { routes: string[] }> = {}
+    credentials.forEach((credential, i) => { byName[credential.name] = { ...bodies[i], routes: fastify.gatewayRoutes.routesOf(credential.name) } })
+    return reply.code(status === 'expired' ? 503 : 200).send({ status, credentials: byName })
+  })
+
+  fastify.get<{ Params: { credential: string } }>('/health/token/:credential', async (request, reply) => {
+    const credential = fastify.credentials.get(request.params.credential)
+    if (credential === undefined) throw new UnknownCredentialError()
+    const body = await credentialHealth(credential)
+    return reply.code(body.status === 'expired' ? 503 : 200).header('cache-control', 'no-store').send(body)
   })
 
   fastify.get('/health/live', async (_request, reply) => {

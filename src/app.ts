@@ -2,9 +2,12 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import clientLimitsPlugin from '../plugins/client-limits.js'
 import configPlugin from '../plugins/config.js'
+import errorsPlugin from '../plugins/errors.js'
 import metricsPlugin from '../plugins/metrics.js'
 import tracingPlugin from '../plugins/tracing.js'
 import refreshJobPlugin from '../plugins/refresh-job.js'
+import reloadPlugin from '../plugins/reload.js'
+import routingPlugin from '../plugins/routing.js'
 import storePlugin from '../plugins/store.js'
 import tokenPlugin from '../plugins/token.js'
 import adminRoutes from '../routes/admin.js'
@@ -53,12 +56,15 @@ export async function buildApp (options: BuildAppOptions = {}): Promise<FastifyI
   censorChildBindings(app.log)
   try {
     await app.register(configPlugin, { env: options.env })
+    await app.register(errorsPlugin)
     await app.register(clientLimitsPlugin)
     await app.register(tracingPlugin)
     await app.register(storePlugin)
     await app.register(tokenPlugin)
     await app.register(refreshJobPlugin)
     await app.register(metricsPlugin)
+    await app.register(routingPlugin)
+    await app.register(reloadPlugin)
     await app.register(healthRoutes)
     await app.register(metricsRoutes)
     await app.register(adminRoutes)

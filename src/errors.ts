@@ -84,6 +84,16 @@ export function formatConfigProblem (problem: ConfigProblem): string {
   return problem.place === undefined ? `${problem.variable} ${problem.message}` : `${problem.place}: ${problem.message}`
 }
 
+/** A request named a credential the gateway does not have (admin, health). */
+// The name is not repeated: it is whatever the client sent.
+export class UnknownCredentialError extends createError('TOKENGATE_UNKNOWN_CREDENTIAL', 'this gateway has no credential of that name', 404) {}
+
+/** An admin request must name its credential when the gateway has several. */
+export class CredentialRequiredError extends createError<[string]>('TOKENGATE_CREDENTIAL_REQUIRED', '?credential= is required: this gateway has several (%s)', 400) {}
+
+/** No route of the gateway matches the request's path; it is not proxied. */
+export class NoRouteError extends createError('TOKENGATE_NO_ROUTE', 'no route of this gateway matches the path', 404) {}
+
 export class StoreError extends createError<[string]>('TOKENGATE_STORE_FAILED', '%s', 500) {}
 
 /** Another live process holds the lock on a file store: this one must not write there. */
@@ -110,4 +120,32 @@ export function safeMessage (err: unknown): string {
   if (err instanceof StoreError) return err.message
   const e = err as { name?: string, code?: string }
   return `the token store failed (${e?.code ?? e?.name ?? 'unknown error'})`
+}
+
+/** What the client is told of an error: its status, its `error` slug and the headers it needs. */
+export interface HttpErrorAnswer {
+  statusCode: number
+  headers: Record<string, string>
+  body: { error: string, message: string }
+}
+
+// The typed errors a route or hook may throw, and the `error` each is answered with.
+const ERROR_SLUGS: Record<string, string> = {
+  TOKENGATE_TOKEN_UNAVAILABLE: 'token_unavailable',
+  TOKENGATE_UNKNOWN_CREDENTIAL: 'unknown_credential',
+  TOKENGATE_CREDENTIAL_REQUIRED: 'credential_required',
+  TOKENGATE_NO_ROUTE: 'no_route'
+}
+
+/**
+ * The answer to a typed error of ours (its code decides; its message is written to be shown),
+ * or null for any other error, whose message may quote what it was given and is never shown.
+ */
+export function httpErrorOf (err: unknown): HttpErrorAnswer | null {
+  const { code, statusCode, message } = err as { code?: string, statusCode?: number, message?: string }
+  const slug = code === undefined ? undefined : ERROR_SLUGS[code]
+  if (slug === undefined) return null
+  const headers: Record<string, string> = {}
+  if (err instanceof TokenUnavailableError) headers['retry-after'] = String(err.retryAfterSeconds)
+  return { statusCode: statusCode!, headers, body: { error: slug, message: message! } }
 }

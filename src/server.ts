@@ -1,4 +1,5 @@
-// Process entry for `npm start`: build, listen, and close gracefully on SIGTERM / SIGINT.
+// Process entry for `npm start`: build, listen, and close gracefully on SIGTERM / SIGINT (and
+// SIGHUP, unless a TOKENGATE_CONFIG file is set: then SIGHUP reloads it).
 // A bad environment or TOKENGATE_CONFIG file exits 1 with one line per problem, each naming its
 // variable or its place in the file.
 // Shutdown: stop accepting, let in-flight requests finish (streams too) for up to
@@ -7,7 +8,7 @@
 import { existsSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { loopbackInContainerWarning, startupSummary } from './config/startupSummary.js'
+import { loopbackInContainerWarning, routesSummary, startupSummary } from './config/startupSummary.js'
 import { ConfigError, formatConfigProblem } from './errors.js'
 import { createBatchedLogDestination } from './utils/batchedLogDestination.js'
 
@@ -32,6 +33,8 @@ async function main (): Promise<void> {
   const log = app.log
   closeWithGrace({
     delay: SHUTDOWN_TIMEOUT_MS,
+    // With a configuration file, SIGHUP reloads it (plugins/reload.ts) instead of stopping.
+    skip: app.gatewayDefinition.file === null ? [] : ['SIGHUP'],
     logger: { error: (message: unknown) => log.error({ err: message }, 'Shutdown failed') },
     onSecondSignal: (signal) => { log.warn({ signal }, `Second ${signal}: exiting at once`) },
     onSecondError: (err) => { log.error({ err }, 'Second error during shutdown: exiting at once') },
@@ -64,8 +67,13 @@ async function main (): Promise<void> {
     await app.close().catch(() => {})
     process.exit(1)
   }
-  const summary = startupSummary(app.gatewayConfig, app.tokenService.refreshEnabled)
-  app.log.info(summary.fields, summary.msg)
+  if (app.gatewayDefinition.file === null) {
+    const summary = startupSummary(app.gatewayConfig, app.tokenService.refreshEnabled)
+    app.log.info(summary.fields, summary.msg)
+  } else {
+    const summary = routesSummary(app.gatewayDefinition)
+    app.log.info(summary.fields, summary.msg)
+  }
   // Docker and podman mark their containers with one of these files.
   const loopback = loopbackInContainerWarning(app.gatewayConfig, existsSync('/.dockerenv') || existsSync('/run/.containerenv'))
   if (loopback !== null) app.log.warn(loopback)

@@ -11,17 +11,17 @@ type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string,
 // A slot frees up whenever any response ends; a client should come back soon, not in minutes.
 const UPSTREAM_BUSY_RETRY_AFTER_S = 1
 
-export function withUpstreamSlot (slots: ConnectionSlots, timeoutMs: number, handler: ProxyHandler): ProxyHandler {
+export function withUpstreamSlot (slots: ConnectionSlots, handler: ProxyHandler): ProxyHandler {
   return (request, reply, dest, options) => {
     // The common case takes a free slot without a promise on the hot path.
     const release = slots.tryAcquire()
     if (release !== null) return forward(release, handler, request, reply, dest, options)
-    return slots.acquire(timeoutMs, (cancel) => { reply.raw.once('close', cancel) }).then((granted) => {
+    return slots.acquire(request.gatewayRoute!.timeoutMs, (cancel) => { reply.raw.once('close', cancel) }).then((granted) => {
       if (granted !== null) return forward(granted, handler, request, reply, dest, options)
       // The wait ended because the client left: nothing to answer.
       if (reply.raw.destroyed) return
       request.log.warn({ inUse: slots.inUse, waiting: slots.waiting },
-        'No upstream connection free within UPSTREAM_TIMEOUT (UPSTREAM_MAX_CONNECTIONS in use); answering 503')
+        'No upstream connection free within the route\'s timeout (UPSTREAM_MAX_CONNECTIONS in use); answering 503')
       return sendUpstreamBusy(reply)
     })
   }

@@ -1,12 +1,14 @@
-// The proxy scope: every route not served locally goes to the upstream with our bearer token.
-// The onRequest hook and @fastify/http-proxy live in this one encapsulated scope, so health and
-// admin routes never run the token hook.
+// The proxy scope: every path not served locally goes to the upstream of its route (the longest
+// matching prefix) with the bearer token of the route's credential; a path no route matches is
+// answered 404 no_route. The onRequest hooks and @fastify/http-proxy live in this one encapsulated
+// scope, so health and admin routes never run the token hook.
 import { METHODS } from 'node:http'
 import { rootCertificates } from 'node:tls'
 import fastifyHttpProxy from '@fastify/http-proxy'
-import type { FastifyInstance, FastifyReply } from 'fastify'
-import { Agent } from 'undici'
-import type { TokenUnavailableError } from '../../src/errors.js'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Agent, type Dispatcher } from 'undici'
+import { NoRouteError, type TokenUnavailableError } from '../../src/errors.js'
+import { RouteTable } from '../../src/routing/routeTable.js'
 import { createKeyMatcher, isLoopbackHost } from '../../src/utils/apiKeys.js'
 import { ByteBudget } from '../../src/utils/byteBudget.js'
 import { ConnectionSlots } from '../../src/utils/connectionSlots.js'
@@ -16,9 +18,12 @@ import { sendUpstreamBusy, withUpstreamSlot } from './capacity.js'
 import { setupUnauthorizedReplay } from './replay.js'
 import { setupRequestSpans } from './tracing.js'
 import { setupWebSocketProxy } from './websocket.js'
+import type { GatewayRoute } from '../../plugins/routing.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The route the request was matched to (null until then, and when none matches). */
+    gatewayRoute: GatewayRoute | null
     upstreamToken: string
     /** performance.now() when the request was handed to the upstream. */
     upstreamSentAt: number
@@ -46,8 +51,10 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   const config = fastify.gatewayConfig
   // UPSTREAM_CA_FILE adds a private CA to the system's; it never turns verification off.
   const ca = config.upstreamCa === null ? undefined : [...rootCertificates, config.upstreamCa]
-  // Our own dispatcher: reply-from's default turns TLS verification off. bodyTimeout 0 lets a
-  // started stream (server-sent events) run as long as the upstream keeps it open.
+  // Our own dispatcher: reply-from's default turns TLS verification off. It keeps one pool per
+  // upstream origin. bodyTimeout 0 lets a started stream (server-sent events) run as long as the
+  // upstream keeps it open; reply-from sets the route's timeout as both its headers and body
+  // timeout, so the body's is taken off again for every request.
   const agent = new Agent({
     headersTimeout: config.upstreamTimeoutMs,
     // As many connections as requests may be in flight: a server-sent-events stream holds its
@@ -59,6 +66,10 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     connect: { rejectUnauthorized: true, ca }
   })
   fastify.addHook('onClose', async () => { await agent.close() })
+  const dispatcher = agent.compose((dispatch: Dispatcher['dispatch']) => (options, handler) => {
+    options.bodyTimeout = 0
+    return dispatch(options, handler)
+  })
   const slots = new ConnectionSlots(config.upstreamMaxConnections)
   const replayBudget = new ByteBudget(config.replayBufferTotalBytes)
   fastify.metrics.trackProxyCapacity(() => ({ upstreamInUse: slots.inUse, upstreamWaiting: slots.waiting, replayBufferBytes: replayBudget.inUse }))
@@ -67,12 +78,16 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   const spans = setupRequestSpans(fastify, '/')
 
   // Before anything else: a spelling of /admin/ that reached the proxy is still the gateway's.
+  // Then the route: a path no route matches is not proxied.
+  fastify.decorateRequest('gatewayRoute', null)
   fastify.addHook('onRequest', (request, reply, done) => {
-    if (!isAdminPath(request.url)) {
-      done()
+    if (isAdminPath(request.url)) {
+      reply.code(404).send({ error: 'not_found', message: 'no such admin route' })
       return
     }
-    reply.code(404).send({ error: 'not_found', message: 'no such admin route' })
+    const query = request.url.indexOf('?')
+    request.gatewayRoute = fastify.gatewayRoutes.table.match(query === -1 ? request.url : request.url.slice(0, query))
+    done(request.gatewayRoute === null ? new NoRouteError() : undefined)
   })
 
   for (const method of PROXIED_METHODS) {
@@ -98,48 +113,51 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   fastify.decorateRequest('upstreamSentAt', 0)
   fastify.decorateRequest('upstreamLatencyMs', null)
   fastify.addHook('onResponse', (request, reply, done) => {
-    fastify.metrics.observeProxied(reply.statusCode, request.upstreamLatencyMs)
+    request.gatewayRoute?.metrics.observe(reply.statusCode, request.upstreamLatencyMs)
     done()
   })
 
   fastify.decorateRequest('upstreamToken', '')
-  fastify.addHook('onRequest', async (request, reply) => {
+  fastify.addHook('onRequest', async (request) => {
     try {
-      request.upstreamToken = await spans.within(request, () => fastify.getValidAccessToken())
+      const service = request.gatewayRoute!.credential.service
+      request.upstreamToken = await spans.within(request, () => service.getValidAccessToken())
     } catch (err) {
       // getValidAccessToken fails only with TokenUnavailableError: no token and no way to get one.
-      const error = err as TokenUnavailableError
-      request.log.warn({ reason: error.message }, 'No usable access token; answering 503 without calling the upstream')
-      return reply.code(503).header('retry-after', String(error.retryAfterSeconds))
-        .send({ error: 'token_unavailable', message: error.message })
+      request.log.warn({ reason: (err as TokenUnavailableError).message }, 'No usable access token; answering 503 without calling the upstream')
+      throw err
     }
   })
 
-  const forward = withUpstreamSlot(slots, config.upstreamTimeoutMs, setupUnauthorizedReplay(fastify, fastify.tokenService, replayBudget))
+  const forward = withUpstreamSlot(slots, setupUnauthorizedReplay(fastify, replayBudget))
   // @fastify/http-proxy's own WebSocket support relays without backpressure: ours takes the
   // upgrades, after the same hooks and the same check of the destination as any request.
   const webSockets = setupWebSocketProxy(fastify, {
-    upstreamOrigin: config.upstream.origin,
     ca,
-    maxMessageBytes: config.wsMaxMessageBytes,
-    handshakeTimeoutMs: config.upstreamTimeoutMs,
-    service: fastify.tokenService
+    maxMessageBytes: config.wsMaxMessageBytes
   })
 
   await fastify.register(fastifyHttpProxy, {
-    upstream: config.upstream.origin,
-    rewritePrefix: config.upstream.pathname.replace(/\/+$/, ''),
-    undici: agent,
+    // No upstream of its own: each request goes to its route's (getUpstream below), its path
+    // rewritten from the route's prefix to the upstream's in the handler.
+    upstream: '',
+    undici: dispatcher,
     // A transparent proxy: the upstream's 503 goes to the client as it came, never replayed.
     retryMethods: [],
     httpMethods: PROXIED_METHODS,
     disableRequestLogging: true,
-    // Called with the destination already rewritten to the upstream's prefix and checked.
-    handler: (request, reply, dest, options) => webSockets.isUpgrade(request)
-      ? webSockets.relay(request, reply, dest)
-      : spans.within(request, () => forward(request, reply, dest, options)),
+    // Called with the request's path, already checked (no '..' segments); the route's prefix is
+    // replaced by its upstream's path.
+    handler: (request, reply, dest, options) => {
+      const route = request.gatewayRoute!
+      const upstreamDest = `${route.upstreamPath}${RouteTable.rest(route, dest)}` || '/'
+      return webSockets.isUpgrade(request)
+        ? webSockets.relay(request, reply, upstreamDest)
+        : spans.within(request, () => forward(request, reply, upstreamDest, options))
+    },
     websocket: false,
     replyOptions: {
+      getUpstream: (request) => (request as FastifyRequest).gatewayRoute!.upstreamOrigin,
       rewriteRequestHeaders: (request, headers) => {
         request.upstreamSentAt = performance.now()
         for (const name of CONSUMED_HEADERS) delete headers[name]

@@ -9,6 +9,7 @@ import { PassThrough, pipeline, Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyReplyFromHooks } from '@fastify/reply-from'
 import type { TokenRefreshService } from '../../src/services/tokenRefreshService.js'
+import type { GatewayRoute } from '../../plugins/routing.js'
 import type { ByteBudget } from '../../src/utils/byteBudget.js'
 
 export const MAX_REPLAY_BODY_BYTES = 1024 * 1024
@@ -38,7 +39,7 @@ type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string,
  * Adds the body buffering to the scope and returns the @fastify/http-proxy `handler` that
  * forwards, watches for a 401 and replays once.
  */
-export function setupUnauthorizedReplay (fastify: FastifyInstance, service: TokenRefreshService, budget: ByteBudget): ProxyHandler {
+export function setupUnauthorizedReplay (fastify: FastifyInstance, budget: ByteBudget): ProxyHandler {
   fastify.decorateRequest('replayBody', null)
   fastify.decorateRequest('replayable', true)
   fastify.decorateRequest('proxyDest', '')
@@ -63,6 +64,7 @@ export function setupUnauthorizedReplay (fastify: FastifyInstance, service: Toke
       reply.send(res.stream)
       return
     }
+    const service = request.gatewayRoute!.credential.service
     if (!request.replayable) {
       // Too large to send twice, but the token was refused: renew it for the requests that
       // follow (in the background; recoverFromUnauthorized never rejects).
@@ -75,29 +77,41 @@ export function setupUnauthorizedReplay (fastify: FastifyInstance, service: Toke
       .catch((err: Error) => { reply.send(err) })
   }
 
-  // The reply-from options are the same for every request of the route: they are extended once,
-  // not copied per request (the proxy's hot path); the request carries its own destination.
-  let watched: { options: FastifyReplyFromHooks, withWatch: FastifyReplyFromHooks } | null = null
+  // The reply-from options are the same for every request of a route: they are made once per
+  // route (its upstream, its timeout), not per request (the proxy's hot path); the request
+  // carries its own destination. @fastify/http-proxy's own options (the header rewriting) are
+  // the same for every request and route.
+  const byRoute = new WeakMap<GatewayRoute, RouteOptions>()
   return (request, reply, dest, options) => {
-    if (watched === null || watched.options !== options) {
-      const base = options
-      watched = {
-        options,
+    const route = request.gatewayRoute!
+    let routeOptions = byRoute.get(route)
+    if (routeOptions === undefined) {
+      const base: FastifyReplyFromHooks = { ...options, getUpstream: () => route.upstreamOrigin, timeout: route.timeoutMs }
+      routeOptions = {
+        base,
         withWatch: {
-          ...options,
+          ...base,
           onResponse: (req, rep, res) => {
             const proxied = req as FastifyRequest
             watchFor401(proxied, rep as FastifyReply, res as unknown as UpstreamResponse, proxied.proxyDest, base)
           }
         }
       }
+      byRoute.set(route, routeOptions)
     }
     request.proxyDest = dest
-    return reply.from(dest, watched.withWatch)
+    return reply.from(dest, routeOptions.withWatch)
   }
 }
 
-async function replayOnce (service: TokenRefreshService, request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse,
+interface RouteOptions {
+  /** For a replay: whatever the second answer is, it goes to the client. */
+  base: FastifyReplyFromHooks
+  /** For the first send: a 401 is watched for. */
+  withWatch: FastifyReplyFromHooks
+}
+
+async function replayOnce (service: Pick<TokenRefreshService, 'recoverFromUnauthorized'>, request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse,
   dest: string, options: FastifyReplyFromHooks): Promise<void> {
   const token = await service.recoverFromUnauthorized(request.upstreamToken)
   if (token === null) {

@@ -27,21 +27,19 @@ export const WS_CLOSE_TIMEOUT_MS = 5_000
 type UnauthorizedRecovery = Pick<TokenRefreshService, 'recoverFromUnauthorized'>
 
 export interface WebSocketProxyOptions {
-  /** The upstream's origin, http: or https:; the path is the proxy's destination. */
-  upstreamOrigin: string
   /** CAs the upstream's certificate is checked against; undefined: the system's. */
   ca: string[] | undefined
   /** WS_MAX_MESSAGE: the largest message taken from either side. */
   maxMessageBytes: number
-  /** Until the upstream has answered the handshake (UPSTREAM_TIMEOUT). */
-  handshakeTimeoutMs: number
-  service: UnauthorizedRecovery
 }
 
 export interface WebSocketProxy {
   /** True for a request that came as a WebSocket upgrade. */
   isUpgrade (request: FastifyRequest): boolean
-  /** Takes the upgrade over from Fastify: accepts the client and relays it to `dest` upstream. */
+  /**
+   * Takes the upgrade over from Fastify: accepts the client and relays it to `dest` at the
+   * upstream of the request's route, within the route's timeout for the upstream's handshake.
+   */
   relay (request: FastifyRequest, reply: FastifyReply, dest: string): void
 }
 
@@ -49,7 +47,6 @@ export function setupWebSocketProxy (fastify: FastifyInstance, options: WebSocke
   const upgrades = new WeakMap<IncomingMessage, { socket: Duplex, head: Buffer }>()
   // Pings are relayed, so each is answered by the far end, not by the gateway on its behalf.
   const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: options.maxMessageBytes, autoPong: false })
-  const wsOrigin = options.upstreamOrigin.replace(/^http/, 'ws')
   const relays = new Set<WebSocketRelay>()
 
   routeUpgrades(fastify.server, (rawRequest, socket, head) => {
@@ -76,7 +73,8 @@ export function setupWebSocketProxy (fastify: FastifyInstance, options: WebSocke
   })
 
   const connectUpstream = (request: FastifyRequest, dest: string, protocol: string): WebSocket => {
-    const url = new URL(dest, wsOrigin)
+    const route = request.gatewayRoute!
+    const url = new URL(dest, route.upstreamOrigin.replace(/^http/, 'ws'))
     url.search = new URL(request.url, 'ws://gateway.invalid').search
     // Built from scratch: of the client's handshake headers only the cookie is carried over, never
     // its authorization, x-api-key or x-admin-key.
@@ -86,9 +84,9 @@ export function setupWebSocketProxy (fastify: FastifyInstance, options: WebSocke
       headers,
       ca: options.ca,
       maxPayload: options.maxMessageBytes,
-      handshakeTimeout: options.handshakeTimeoutMs,
+      handshakeTimeout: route.timeoutMs,
       autoPong: false,
-      finishRequest: watchUpstreamHandshake(request.log, options.service)
+      finishRequest: watchUpstreamHandshake(request.log, route.credential.service)
     })
   }
 

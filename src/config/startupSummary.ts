@@ -3,6 +3,7 @@
 import { isLoopbackHost } from '../utils/apiKeys.js'
 import { DEFAULT_TOKEN_REFRESH_URL } from './schema.js'
 import type { GatewayConfig } from './gatewayConfig.js'
+import type { GatewayDefinition } from './gatewayDefinition.js'
 
 export interface StartupSummary {
   msg: string
@@ -48,4 +49,14 @@ export function redactedRedisUrl (url: string): string {
   const parsed = new URL(url)
   if (parsed.password) parsed.password = '***'
   return parsed.href
+}
+
+/** The start-up line of a gateway configured by a file: its routes, where they go and with which credential. */
+export function routesSummary (definition: GatewayDefinition): { msg: string, fields: { file: string, routes: string[], credentials: string[] } } {
+  const routes = definition.routes.map((route) =>
+    `${route.path} -> ${route.upstream.origin}${route.upstream.pathname.replace(/\/+$/, '')} (credential ${route.credential})`)
+  return {
+    msg: `tokengate serving ${definition.routes.length} route(s) with ${definition.credentials.length} credential(s) from ${definition.file}: ${routes.join(', ')}`,
+    fields: { file: definition.file!, routes: definition.routes.map((route) => route.path), credentials: definition.credentials.map((c) => c.name) }
+  }
 }

@@ -187,10 +187,9 @@ t.test('the config plugin decorates the definition, the file\'s path and the rel
   t.same(gw.app.gatewayDefinition.routes.map((r) => r.path), ['/chat', '/graph'])
   t.same(gw.app.gatewayDefinition.credentials.map((c) => c.name), ['chat', 'graph'])
   t.same(gw.app.reloadGatewayDefinition(), gw.app.gatewayDefinition, 'read again, the same file gives the same definition')
-  // Until requests are routed by path, everything goes to the first route with its credential.
-  const res = await request(`${gw.url}/hello`)
+  const res = await request(`${gw.url}/chat/hello`)
   const echoed = await res.body.json() as { url: string, authorization: string }
-  t.same([echoed.url, echoed.authorization], ['/v1/hello', 'Bearer at-chat'], 'the first route\'s upstream and token')
+  t.same([echoed.url, echoed.authorization], ['/v1/hello', 'Bearer at-chat'], 'the route\'s upstream and its credential\'s token')
 
   const plain = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'at-env' })
   t.equal(plain.app.gatewayConfig.configFile, null)

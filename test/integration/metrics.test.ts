@@ -1,5 +1,8 @@
 // GET /metrics as Prometheus scrapes it: the token's gauges, refreshes by trigger and outcome,
 // proxied requests by status class, and the default process metrics.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../helpers/app.js'
@@ -158,15 +161,23 @@ t.test('the gateway\'s own 502 and 503 count as 5xx, without an upstream latency
   })
 })
 
-t.test('store errors: the counter the stores report to', async (t) => {
+t.test('store errors: a save that fails is counted for its credential', async (t) => {
   const idp = await identityProvider(t)
   const upstream = await echoUpstream(t)
-  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: idp.mint(3600) })
-  gw.app.metrics.storeError('save')
-  gw.app.metrics.storeError('load')
+  const dir = mkdtempSync(join(tmpdir(), 'tokengate-metrics-'))
+  const path = join(dir, 'tokens.json')
+  const gw = await startGateway(t, {
+    UPSTREAM_URL: upstream.url, AUTH_TOKEN: idp.mint(3600), TOKEN_STORE: 'file', TOKEN_STORE_PATH: path, GATEWAY_ADMIN_KEY: 'admin-key-metrics'
+  })
+  t.equal(sample(await scrape(gw), 'tokengate_token_store_errors_total{credential="default",operation="save"}'), 0, 'the series exists from the start')
+  // A folder where the file should be: the atomic write's rename fails.
+  rmSync(path)
+  mkdirSync(path)
+  const res = await request(`${gw.url}/admin/token`, { method: 'PUT', headers: { 'x-admin-key': 'admin-key-metrics', 'content-type': 'application/json' }, body: JSON.stringify({ accessToken: idp.mint(3600) }) })
+  t.equal(res.statusCode, 200, 'the new tokens are served from memory')
   const text = await scrape(gw)
-  t.equal(sample(text, 'tokengate_token_store_errors_total{operation="save"}'), 1)
-  t.equal(sample(text, 'tokengate_token_store_errors_total{operation="load"}'), 1)
+  t.equal(sample(text, 'tokengate_token_store_errors_total{credential="default",operation="save"}'), 1)
+  t.equal(sample(text, 'tokengate_token_store_errors_total{credential="default",operation="shared"}'), 0)
 })
 
 t.test('two gateways in one process keep their own counters', async (t) => {

@@ -1,0 +1,67 @@
+// SIGHUP re-reads TOKENGATE_CONFIG's file and applies it without a restart: credentials added,
+// changed (a fresh engine over the same store record) and removed; unchanged ones keep their
+// tokens and timers; the new routes take the requests that arrive from then on, while requests in
+// flight finish on the route they started on. A file that cannot be read, parsed or opened is
+// refused, one log line per problem, and the running configuration stays.
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { CredentialChanges } from '../src/credentials/credentialSet.js'
+import { ConfigError, formatConfigProblem } from '../src/errors.js'
+
+export interface ReloadOutcome {
+  applied: boolean
+  changes: CredentialChanges | null
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Re-reads the configuration file and applies it; reloads never overlap. */
+    reloadConfiguration: () => Promise<ReloadOutcome>
+  }
+}
+
+async function reloadPlugin (fastify: FastifyInstance): Promise<void> {
+  const file = fastify.gatewayDefinition.file
+  let previous: Promise<unknown> = Promise.resolve()
+
+  const reload = async (): Promise<ReloadOutcome> => {
+    if (file === null) return { applied: false, changes: null }
+    try {
+      const definition = fastify.reloadGatewayDefinition()
+      const changes = await fastify.credentials.apply(definition.credentials)
+      fastify.gatewayRoutes.install(definition.routes)
+      fastify.log.info({ ...changes, routes: definition.routes.map((route) => route.path) },
+        `Configuration reloaded from ${file}: ${describe(changes)}`)
+      return { applied: true, changes }
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      for (const problem of err.problems) fastify.log.error({ file }, `Configuration reload refused: ${formatConfigProblem(problem)}`)
+      fastify.log.error({ file }, 'Configuration reload refused; the running configuration stays')
+      return { applied: false, changes: null }
+    }
+  }
+  fastify.decorate('reloadConfiguration', () => {
+    const next = previous.then(reload, reload)
+    previous = next.catch(() => {})
+    return next
+  })
+
+  // Without a file there is nothing to re-read: SIGHUP keeps its meaning of a graceful stop (src/server.ts).
+  if (file === null) return
+  const onHangup = (): void => {
+    fastify.log.info({ file }, 'SIGHUP: reloading the configuration')
+    fastify.reloadConfiguration().catch((err: Error) => {
+      fastify.log.error({ err: { type: err.name, code: (err as NodeJS.ErrnoException).code } }, 'Configuration reload failed; the running configuration stays')
+    })
+  }
+  fastify.addHook('onReady', async () => { process.on('SIGHUP', onHangup) })
+  fastify.addHook('onClose', async () => { process.off('SIGHUP', onHangup) })
+}
+
+function describe (changes: CredentialChanges): string {
+  const part = (label: string, names: string[]): string | null => names.length === 0 ? null : `${label} ${names.join(', ')}`
+  return [part('added', changes.added), part('changed', changes.changed), part('removed', changes.removed), part('kept', changes.kept)]
+    .filter((text) => text !== null).join('; ') || 'no credential changed'
+}
+
+export default fp(reloadPlugin, { name: 'tokengate-reload', fastify: '5.x', dependencies: ['tokengate-token', 'tokengate-routing'] })

@@ -1,0 +1,188 @@
+// A credential as a value: its token engine, opened over its own store record from the tokens
+// the store holds or the configuration gives (the seed fingerprint decides), and its health. The
+// app creates one per credential of the configuration and knows nothing of what is inside.
+import { AUTH_TOKEN_REQUIRED } from '../config/gatewayConfig.js'
+import type { CredentialConfig } from '../config/gatewayDefinition.js'
+import { ConfigError, StoreError, type ConfigProblem } from '../errors.js'
+import { createGrant } from '../grants/createGrant.js'
+import { TokenRefreshService, type TokenHealth } from '../services/tokenRefreshService.js'
+import { chooseStartupTokens } from '../stores/seedFingerprint.js'
+import { isSharedTokenStore, type TokenRecord, type TokenStore, type TokenStoreKind } from '../stores/tokenStore.js'
+import type { Logger } from '../utils/logger.js'
+
+/** The /health/token body of one credential. */
+export interface TokenHealthBody extends TokenHealth {
+  store: TokenStoreKind
+}
+
+/** A store whose unreadable record can be moved aside, so that starting afresh never destroys it. */
+interface SetAsideStore extends TokenStore {
+  readonly path: string
+  moveAside (): Promise<string>
+}
+
+export interface CredentialOptions {
+  store: TokenStore
+  logger: Logger
+  refreshTimeoutMs: number
+  accessTokenMaxBytes: number
+  /**
+   * Where a problem with the credential's own settings is reported: the environment's names for
+   * the single-credential gateway (AUTH_TOKEN, TOKEN_STORE_PATH), the file's places otherwise.
+   */
+  places: CredentialPlaces
+  /**
+   * True when the store keeps several credentials in one place (a file with an entry each): an
+   * unreadable record is then that credential's entry alone, replaced by its next save, and is
+   * never moved aside with everyone else's.
+   */
+  sharesItsFile?: boolean
+}
+
+/** Where a problem is reported: a variable, or a place in TOKENGATE_CONFIG's file. */
+export type ProblemPlace = Pick<ConfigProblem, 'variable' | 'place'>
+
+export interface CredentialPlaces {
+  accessToken: ProblemPlace
+  store: ProblemPlace
+}
+
+export interface Credential {
+  readonly name: string
+  readonly config: CredentialConfig
+  readonly service: TokenRefreshService
+  readonly store: TokenStore
+  health (): TokenHealthBody
+  close (): Promise<void>
+}
+
+/**
+ * Opens a credential: reads its record from the store, chooses the start-up tokens, builds the
+ * engine and saves environment tokens that win. Throws ConfigError when it has nothing to start
+ * from. Does not refresh: the caller starts that when the gateway is ready.
+ */
+export async function openCredential (config: CredentialConfig, options: CredentialOptions): Promise<Credential> {
+  const { store, logger: log, places } = options
+  const stored = await loadStored(config, options)
+  const start = chooseStartupTokens(stored, config.accessToken, config.refreshToken)
+  // client_credentials fetches its first token at start-up; every other grant starts from one.
+  if (start.accessToken === null && config.tokenGrant !== 'client_credentials') {
+    throw new ConfigError([{ ...places.accessToken, message: AUTH_TOKEN_REQUIRED }])
+  }
+  if (start.source === 'store') {
+    log.info({ store: store.kind, version: start.version }, 'Using the tokens from the token store (the environment is the one they were seeded from)')
+  } else if (stored !== null) {
+    log.info({ store: store.kind }, 'AUTH_TOKEN / REFRESH_TOKEN differ from the ones the store was seeded from: using the environment\'s')
+  }
+
+  const service = new TokenRefreshService(
+    start.accessToken,
+    start.refreshToken,
+    config.refreshUrl,
+    async (_accessToken, _refreshToken, { trigger, ...record }) => { await store.save(record) },
+    {
+      grant: createGrant({ style: config.refreshStyle, url: config.refreshUrl, oauthClient: config.oauthClient, timeoutMs: options.refreshTimeoutMs }),
+      credential: config.name,
+      bufferMs: config.expiryBufferMs,
+      checkIntervalMs: config.refreshIntervalMs,
+      refreshTimeoutMs: options.refreshTimeoutMs,
+      maxAccessTokenBytes: options.accessTokenMaxBytes,
+      expiresAtMs: start.expiresAtMs,
+      // Environment tokens that win become the store's next version.
+      version: start.source === 'environment' ? start.version + 1 : start.version,
+      seedFingerprint: start.fingerprint,
+      shared: isSharedTokenStore(store) ? store : undefined,
+      logger: log
+    }
+  )
+
+  // New environment tokens are written at once, so the store forgets the ones they replace.
+  const seeded = service.currentRecord()
+  if (start.source === 'environment' && seeded !== null) {
+    try {
+      await store.save(seeded)
+    } catch (err) {
+      service.reportStoreError((err as Error).message)
+      log.error({ err: { message: (err as Error).message } }, 'Could not save the tokens to the store; serving them from memory')
+    }
+  }
+  await service.watchSharedStore()
+
+  return {
+    name: config.name,
+    config,
+    service,
+    store,
+    health: () => healthBody(service.getHealth(), store.kind),
+    close: () => service.close()
+  }
+}
+
+// Field order follows the contract, so operators reading it raw see what the README shows.
+function healthBody (health: TokenHealth, store: TokenStoreKind): TokenHealthBody {
+  return {
+    status: health.status,
+    tokenType: health.tokenType,
+    expiresAt: health.expiresAt,
+    expiresInSeconds: health.expiresInSeconds,
+    refreshEnabled: health.refreshEnabled,
+    refreshStyle: health.refreshStyle,
+    store,
+    lastRefreshAt: health.lastRefreshAt,
+    lastRefreshError: health.lastRefreshError,
+    consecutiveFailures: health.consecutiveFailures,
+    refreshTokenRejected: health.refreshTokenRejected,
+    refreshCount: health.refreshCount,
+    nextCheckAt: health.nextCheckAt,
+    subject: health.subject,
+    issuer: health.issuer,
+    storeError: health.storeError
+  }
+}
+
+/**
+ * The stored record, or null. An unreadable record is never overwritten silently: with tokens
+ * from the configuration to start from it is moved aside (kept for the operator), without them
+ * opening fails naming the store.
+ */
+async function loadStored (config: CredentialConfig, options: CredentialOptions): Promise<TokenRecord | null> {
+  const { store, places } = options
+  try {
+    return await store.load()
+  } catch (err) {
+    const reason = (err as StoreError).message
+    if (!canSetAside(store)) {
+      throw new ConfigError([{ ...places.store, message: `cannot read the stored tokens: ${reason}` }])
+    }
+    if (config.accessToken === null) {
+      throw new ConfigError([{
+        ...places.store,
+        message: `${store.path} cannot be used (${reason}) and no ${nameOf(places.accessToken)} is set to start from: ` +
+          (options.sharesItsFile === true ? `repair or remove the entry of credential ${config.name}` : 'repair or remove the file')
+      }])
+    }
+    if (options.sharesItsFile === true) {
+      options.logger.warn({ path: store.path }, `The stored tokens of credential ${config.name} cannot be used (${reason}); starting from ${nameOf(places.accessToken)}, and its entry is replaced at the next save (the other credentials' entries are kept)`)
+      return null
+    }
+    let aside: string
+    try {
+      aside = await store.moveAside()
+    } catch (moveErr) {
+      throw new ConfigError([{
+        ...places.store,
+        message: `${store.path} cannot be used (${reason}) nor moved aside (${(moveErr as NodeJS.ErrnoException).code})`
+      }])
+    }
+    options.logger.warn({ path: store.path, movedTo: aside }, `The token file ${store.path} cannot be used (${reason}); moved it to ${aside} and starting from ${nameOf(places.accessToken)}`)
+    return null
+  }
+}
+
+function canSetAside (store: TokenStore): store is SetAsideStore {
+  return typeof (store as Partial<SetAsideStore>).moveAside === 'function'
+}
+
+function nameOf (place: ProblemPlace): string {
+  return place.place ?? place.variable
+}

@@ -1,0 +1,109 @@
+// Every credential of the gateway by name, and how a new configuration is applied to them: an
+// unchanged credential keeps its engine (its tokens, timers and refresh in flight), a changed one
+// is replaced by a fresh engine over the same store record, a removed one is closed.
+import { isDeepStrictEqual } from 'node:util'
+import type { CredentialConfig } from '../config/gatewayDefinition.js'
+import type { Credential } from './credential.js'
+
+export type OpenCredential = (config: CredentialConfig) => Promise<Credential>
+
+/** What applying a configuration did, by credential name. */
+export interface CredentialChanges {
+  added: string[]
+  changed: string[]
+  removed: string[]
+  kept: string[]
+}
+
+export interface CredentialSetListener {
+  /** A credential was opened (at start or by a reload) and serves from now on. */
+  opened (credential: Credential): void
+  /** A credential was taken out of service (removed or replaced); it is closed after this. */
+  retired (credential: Credential): void
+}
+
+export class CredentialSet implements Iterable<Credential> {
+  private byName = new Map<string, Credential>()
+  private readonly listeners: CredentialSetListener[] = []
+
+  constructor (private readonly open: OpenCredential) {}
+
+  get (name: string): Credential | undefined {
+    return this.byName.get(name)
+  }
+
+  get size (): number {
+    return this.byName.size
+  }
+
+  [Symbol.iterator] (): Iterator<Credential> {
+    return this.byName.values()
+  }
+
+  /** Told of every credential opened or retired from now on (metrics, the refresh job). */
+  listen (listener: CredentialSetListener): void {
+    this.listeners.push(listener)
+    for (const credential of this.byName.values()) listener.opened(credential)
+  }
+
+  /**
+   * Makes the set match `configs`. A changed credential's old engine is closed before the new one
+   * reads the store, so the new one starts from the tokens the old one saved last (a refresh in
+   * flight included). When a credential cannot be opened nothing changes: what was opened is
+   * closed again, the replaced engines are opened again from their old configuration, and the
+   * error is thrown.
+   */
+  async apply (configs: readonly CredentialConfig[]): Promise<CredentialChanges> {
+    const changes: CredentialChanges = { added: [], changed: [], removed: [], kept: [] }
+    const next = new Map<string, Credential>()
+    const toOpen: CredentialConfig[] = []
+    for (const config of configs) {
+      const current = this.byName.get(config.name)
+      if (current !== undefined && isDeepStrictEqual(current.config, config)) {
+        next.set(config.name, current)
+        changes.kept.push(config.name)
+      } else {
+        toOpen.push(config)
+        ;(current === undefined ? changes.added : changes.changed).push(config.name)
+      }
+    }
+    const replaced = changes.changed.map((name) => this.byName.get(name)!)
+    await this.retireAll(replaced)
+    const opened: Credential[] = []
+    try {
+      for (const config of toOpen) opened.push(await this.open(config))
+    } catch (err) {
+      await Promise.all(opened.map((credential) => credential.close()))
+      for (const old of replaced) this.byName.set(old.name, await this.reopen(old))
+      throw err
+    }
+    for (const credential of opened) next.set(credential.name, credential)
+    const removed = [...this.byName.values()].filter((credential) => !next.has(credential.name))
+    changes.removed = removed.map((credential) => credential.name)
+    this.byName = next
+    for (const credential of opened) this.announce(credential)
+    await this.retireAll(removed)
+    return changes
+  }
+
+  async close (): Promise<void> {
+    const all = [...this.byName.values()]
+    this.byName = new Map()
+    await Promise.all(all.map((credential) => credential.close()))
+  }
+
+  private async retireAll (credentials: Credential[]): Promise<void> {
+    for (const credential of credentials) for (const listener of this.listeners) listener.retired(credential)
+    await Promise.all(credentials.map((credential) => credential.close()))
+  }
+
+  private announce (credential: Credential): void {
+    for (const listener of this.listeners) listener.opened(credential)
+  }
+
+  private async reopen (old: Credential): Promise<Credential> {
+    const credential = await this.open(old.config)
+    this.announce(credential)
+    return credential
+  }
+}
