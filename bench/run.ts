@@ -5,15 +5,15 @@
 // machine); --json FILE writes everything measured; --compare runs another build as an A/B.
 import { rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { request } from 'undici'
-import { startIdentityProvider } from '../src/demo/identityProvider.js'
+import { startIdentityProvider, type IdentityProvider } from '../src/demo/identityProvider.js'
 import { measureHotPath, median, type HotPathResult } from './hotPath.js'
 import { findCallgrind, measureInstructions } from './instructions.js'
 import { runLoad, type LoadResult } from './load.js'
 import { findNginx, startNginx } from './nginx.js'
-import { DIST, GATEWAY_ENTRY, GATEWAY_NODE_ARGS, RssSampler, mustStart, startNodeServer, treeCpuSeconds, type ServerProcess } from './processes.js'
+import { DIST, GATEWAY_ENTRY, GATEWAY_NODE_ARGS, RssSampler, mustStart, startNodeServer, treeCpuSeconds, workDir, type ServerProcess } from './processes.js'
 import { redisRefreshStorm, refreshStorm, type StormOutcome } from './storm.js'
 
 // `--json` alone writes to the default file (ignored by git).
@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     'no-nginx': { type: 'boolean', default: false },
     'no-storm': { type: 'boolean', default: false },
+    routes: { type: 'string', default: '100' },
     instructions: { type: 'boolean', default: false },
     'instructions-requests': { type: 'string', default: '3000' },
     compare: { type: 'string', multiple: true, default: [] },
@@ -55,6 +56,8 @@ if (args.help) {
   --redis-url URL     Redis for the three-process storm (REDIS_URL or redis://127.0.0.1:6379)
   --no-nginx          leave nginx out even when installed
   --no-storm          leave the refresh storm out
+  --routes N          also run tokengate configured by a file of N routes, each with its own
+                      credential, loaded on one route in the middle (100; 0 leaves it out)
   --instructions      also count instructions per request under valgrind's callgrind for the bare
                       proxy, tokengate and --compare targets (two runs each, about 40 s a run)
   --instructions-requests N  requests counted per callgrind run (3000)
@@ -87,6 +90,19 @@ interface Target {
 }
 
 const say = (line = ''): void => { process.stdout.write(`${line}\n`) }
+
+/** A TOKENGATE_CONFIG file of `count` routes `/r<i>`, each with a credential of its own, all to the bench upstream. */
+function manyRoutesConfig (count: number, upstreamUrl: string, idp: IdentityProvider): { file: string, loadedPrefix: string, loadedToken: string } {
+  const tokens = Array.from({ length: count }, () => idp.mint(24 * 3600))
+  const loaded = Math.floor(count / 2)
+  const definition = {
+    credentials: Object.fromEntries(tokens.map((token, i) => [`c${i}`, { tokenUrl: idp.refreshUrl, accessToken: token, refreshToken: `rt_unused_${i}` }])),
+    routes: tokens.map((_, i) => ({ path: `/r${i}`, upstream: upstreamUrl, credential: `c${i}` }))
+  }
+  const file = join(workDir('routes'), 'tokengate.json')
+  writeFileSync(file, JSON.stringify(definition))
+  return { file, loadedPrefix: `/r${loaded}`, loadedToken: tokens[loaded] }
+}
 
 async function seenAuthorization (baseUrl: string): Promise<string | null> {
   const { statusCode, body } = await request(`${baseUrl}/__seen`, { headers: { authorization: 'Bearer client-credential' } })
@@ -131,6 +147,16 @@ async function main (): Promise<void> {
       { name: 'bare-proxy', server: bare, expectAuthorization: 'Bearer client-credential' },
       { name: 'tokengate', server: gateway, expectAuthorization: `Bearer ${token}` }
     ]
+    const routeCount = Math.round(Number(args.routes))
+    if (routeCount > 0) {
+      // N routes and N credentials: a request's cost must not grow with either.
+      const name = `tokengate-${routeCount}-routes`
+      const config = manyRoutesConfig(routeCount, upstream.url, idp)
+      const env = { TOKENGATE_CONFIG: config.file, TOKEN_STORE: 'memory', HOST: '127.0.0.1', LOG_LEVEL: logLevel }
+      const many = await mustStart(await startNodeServer(name, GATEWAY_ENTRY, env, GATEWAY_NODE_ARGS))
+      servers.push(many)
+      targets.push({ name, server: { ...many, url: `${many.url}${config.loadedPrefix}` }, expectAuthorization: `Bearer ${config.loadedToken}` })
+    }
     for (const spec of args.compare) {
       // NAME=PATH runs with npm start's node flags, NAME='FLAGS… PATH' with those instead: the
       // same build under other flags is an A/B too.
