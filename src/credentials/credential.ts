@@ -81,7 +81,13 @@ export async function openCredential (config: CredentialConfig, options: Credent
     config.refreshUrl,
     async (_accessToken, _refreshToken, { trigger, ...record }) => { await store.save(record) },
     {
-      grant: createGrant({ style: config.refreshStyle, url: config.refreshUrl, oauthClient: config.oauthClient, timeoutMs: options.refreshTimeoutMs }),
+      grant: createGrant({
+        style: config.refreshStyle,
+        url: config.refreshUrl,
+        oauthClient: config.oauthClient,
+        timeoutMs: options.refreshTimeoutMs,
+        clientSecretFile: config.files.clientSecret === undefined ? undefined : { path: config.files.clientSecret, field: `credentials.${config.name}.clientSecretFile` }
+      }),
       credential: config.name,
       bufferMs: config.expiryBufferMs,
       checkIntervalMs: config.refreshIntervalMs,
