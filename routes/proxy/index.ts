@@ -75,7 +75,7 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   fastify.metrics.trackProxyCapacity(() => ({ upstreamInUse: slots.inUse, upstreamWaiting: slots.waiting, replayBufferBytes: replayBudget.inUse }))
 
   // First of all: the request's span (tracing on) covers what every other hook does.
-  const spans = setupRequestSpans(fastify, '/')
+  const spans = setupRequestSpans(fastify)
 
   // Before anything else: a spelling of /admin/ that reached the proxy is still the gateway's.
   // Then the route: a path no route matches is not proxied.

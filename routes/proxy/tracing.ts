@@ -22,7 +22,7 @@ export interface RequestSpans {
 const OFF: RequestSpans = { within: (_request, fn) => fn(), inject: () => {} }
 
 /** Adds the span hooks to the proxy scope (call it before its other hooks); the helpers for the others. */
-export function setupRequestSpans (fastify: FastifyInstance, route: string): RequestSpans {
+export function setupRequestSpans (fastify: FastifyInstance): RequestSpans {
   if (!fastify.tracingEnabled) return OFF
   const tracer = trace.getTracer('tokengate')
   fastify.decorateRequest('span', null)
@@ -30,14 +30,13 @@ export function setupRequestSpans (fastify: FastifyInstance, route: string): Req
     // An upgrade leaves Fastify's lifecycle when the relay takes it: no response to end a span with.
     if (request.raw.headers.upgrade === undefined) {
       const parent = propagation.extract(ROOT_CONTEXT, request.headers)
-      request.span = tracer.startSpan(`${request.method} ${route}`, {
+      // Named after its route once the route is known (the next hook matches it).
+      request.span = tracer.startSpan(request.method, {
         kind: SpanKind.SERVER,
         attributes: {
           'http.request.method': request.method,
-          'http.route': route,
           // The path only: a query string may carry what is not ours to record.
-          'url.path': request.url.split('?', 1)[0],
-          'tokengate.credential': 'default'
+          'url.path': request.url.split('?', 1)[0]
         }
       }, parent)
     }
@@ -46,6 +45,7 @@ export function setupRequestSpans (fastify: FastifyInstance, route: string): Req
   fastify.addHook('onResponse', (request, reply, done) => {
     const span = request.span
     if (span !== null) {
+      nameAfterRoute(request)
       span.setAttribute('http.response.status_code', reply.statusCode)
       if (request.upstreamLatencyMs !== null) span.setAttribute('tokengate.upstream_latency_ms', Math.round(request.upstreamLatencyMs * 100) / 100)
       if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR })
@@ -54,6 +54,7 @@ export function setupRequestSpans (fastify: FastifyInstance, route: string): Req
     done()
   })
   fastify.addHook('onRequestAbort', (request, done) => {
+    if (request.span !== null) nameAfterRoute(request)
     request.span?.setStatus({ code: SpanStatusCode.ERROR, message: 'the client went away' })
     request.span?.end()
     done()
@@ -64,4 +65,11 @@ export function setupRequestSpans (fastify: FastifyInstance, route: string): Req
       if (request.span !== null) propagation.inject(trace.setSpan(ROOT_CONTEXT, request.span), headers)
     }
   }
+}
+
+function nameAfterRoute (request: FastifyRequest): void {
+  const route = request.gatewayRoute
+  if (route === null) return
+  request.span!.updateName(`${request.method} ${route.path}`)
+  request.span!.setAttributes({ 'http.route': route.path, 'tokengate.credential': route.credential.name })
 }

@@ -1,6 +1,7 @@
 // The routes of TOKENGATE_CONFIG's file: a path prefix, the upstream it leads to, the credential
 // that signs its requests and an optional timeout. Paths are normalised here, once, so the
 // router compares them as they are.
+import { normalisedPath } from '../utils/gatewayPaths.js'
 import { MAX_TIMER_MS } from './schema.js'
 import {
   addProblem, checkKeys, isMapping, numberField, placeOf, requiredString, urlField, type FileContext
@@ -29,6 +30,12 @@ export function normaliseRoutePath (text: string): { path: string } | { problem:
   }
   if (!segments.every((segment) => SEGMENT.test(segment))) {
     return { problem: 'must be a URL path: letters, digits, -._~!$&\'()*+,;=:@ and %XX escapes between the slashes' }
+  }
+  // The gateway's own routes come first: a route there would never see a request.
+  const own = normalisedPath(path)
+  if (own === '/admin' || own.startsWith('/admin/') || own === '/health/token' || own.startsWith('/health/token/') ||
+    own === '/health/live' || own === '/metrics') {
+    return { problem: 'must not be one of the gateway\'s own paths (/admin and under it, /health/token, /health/live, /metrics): they are never proxied' }
   }
   return { path }
 }

@@ -225,6 +225,11 @@ t.test('route paths are normalised once: a trailing slash dropped, the root kept
     ['/a%zz', 'must be a URL path: letters, digits, -._~!$&\'()*+,;=:@ and %XX escapes between the slashes'],
     ['/a\\b', 'must be a URL path: letters, digits, -._~!$&\'()*+,;=:@ and %XX escapes between the slashes']
   ]
+  const own = 'must not be one of the gateway\'s own paths (/admin and under it, /health/token, /health/live, /metrics): they are never proxied'
+  for (const text of ['/admin', '/Admin/x', '/%61dmin', '/health/token', '/health/token/chat', '/health/live', '/metrics/']) {
+    t.same(normaliseRoutePath(text), { problem: own }, text)
+  }
+  for (const text of ['/health', '/health/other', '/healthz', '/metrics/v2', '/administration']) t.same(normaliseRoutePath(text), { path: text }, `${text}: proxied`)
   for (const [text, problem] of refused) t.same(normaliseRoutePath(text), { problem }, JSON.stringify(text))
 })
 

@@ -166,13 +166,17 @@ t.test('an answer of 5xx is a span in error; an upgrade, which leaves Fastify\'s
   const res = await request(`${gw.url}/x`)
   t.equal(res.statusCode, 502, 'the upstream cannot be reached')
   await res.body.dump()
+  // A spelling of /admin/ the proxy scope refuses before any route is matched: a span without a route.
+  const admin = await request(`${gw.url}/admin%2Fx`)
+  t.equal(admin.statusCode, 404)
+  await admin.body.dump()
   const socket = new WebSocket(`${gw.url.replace('http', 'ws')}/ws`)
   await new Promise((resolve) => { socket.once('close', resolve); socket.once('error', resolve) })
   await gw.app.close()
   t.match(gw.logText(), `Exporting traces to ${receiver.url}/collector/v1/traces`, 'OTLP\'s path under the endpoint\'s own')
   const spans = receiver.spans()
-  t.same(spans.map((span) => [span.name, attributes(span)['http.response.status_code'], span.status?.code]), [['GET /', 502, 2]],
-    'one span, in error; none for the upgrade')
+  t.same(spans.map((span) => [span.name, attributes(span)['http.response.status_code'], span.status?.code, attributes(span)['http.route']]),
+    [['GET /', 502, 2, '/'], ['GET', 404, 0, undefined]], 'a span in error, one without a route; none for the upgrade')
 })
 
 t.test('off: no span, no trace context of the gateway\'s own; the client\'s passes as it came', async (t) => {
