@@ -1,30 +1,29 @@
 // The proxy scope: every path not served locally goes to the upstream of its route (the longest
 // matching prefix) with the bearer token of the route's credential; a path no route matches is
-// answered 404 no_route. The onRequest hooks and @fastify/http-proxy live in this one encapsulated
-// scope, so health and admin routes never run the token hook.
+// answered 404 no_route. Its pieces are plugins registered here in the order their hooks run
+// (request span, route, API key, token), then @fastify/http-proxy with the handler that holds an
+// upstream slot, replays after a 401 and hands upgrades to the WebSocket relay. They live in this
+// one encapsulated scope, so health and admin routes never run the token hook.
 import { METHODS } from 'node:http'
 import { rootCertificates } from 'node:tls'
 import fastifyHttpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent, type Dispatcher } from 'undici'
-import { NoRouteError, type TokenUnavailableError } from '../../src/errors.js'
+import type { GatewayRoute } from '../../plugins/routing.js'
 import { RouteTable } from '../../src/routing/routeTable.js'
-import { createKeyMatcher, isLoopbackHost } from '../../src/utils/apiKeys.js'
 import { ByteBudget } from '../../src/utils/byteBudget.js'
 import { ConnectionSlots } from '../../src/utils/connectionSlots.js'
-import { isAdminPath } from '../../src/utils/gatewayPaths.js'
 import { isCertificateError } from '../../src/utils/tlsErrors.js'
+import apiKeys from './api-keys.js'
 import { sendUpstreamBusy, withUpstreamSlot } from './capacity.js'
-import { setupUnauthorizedReplay } from './replay.js'
-import { setupRequestSpans } from './tracing.js'
-import { setupWebSocketProxy } from './websocket.js'
-import type { GatewayRoute } from '../../plugins/routing.js'
+import unauthorizedReplay from './replay.js'
+import routeMatch from './route-match.js'
+import requestSpans from './tracing.js'
+import upstreamToken from './upstream-token.js'
+import webSocketProxy from './websocket.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The route the request was matched to (null until then, and when none matches). */
-    gatewayRoute: GatewayRoute | null
-    upstreamToken: string
     /** performance.now() when the request was handed to the upstream. */
     upstreamSentAt: number
     /** Until the upstream's response headers, in ms; null while (or when never) answered. */
@@ -43,9 +42,6 @@ const CONSUMED_HEADERS = ['expect', 'keep-alive', 'upgrade'] as const
 // for a tunnel, and TRACE, which would echo the request's headers back, credentials included.
 const REFUSED_METHODS = new Set(['CONNECT', 'TRACE'])
 export const PROXIED_METHODS = METHODS.filter((method) => !REFUSED_METHODS.has(method))
-// Beside an x-api-key header, the key is taken as a bearer token: chat SDKs let their users set
-// only a base URL and an API key, which they send as `Authorization: Bearer <key>`.
-const BEARER = /^Bearer +(\S+)$/i
 
 export default async function proxyRoutes (fastify: FastifyInstance): Promise<void> {
   const config = fastify.gatewayConfig
@@ -74,39 +70,16 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   const replayBudget = new ByteBudget(config.replayBufferTotalBytes)
   fastify.metrics.trackProxyCapacity(() => ({ upstreamInUse: slots.inUse, upstreamWaiting: slots.waiting, replayBufferBytes: replayBudget.inUse }))
 
-  // First of all: the request's span (tracing on) covers what every other hook does.
-  const spans = setupRequestSpans(fastify)
-
-  // Before anything else: a spelling of /admin/ that reached the proxy is still the gateway's.
-  // Then the route: a path no route matches is not proxied.
-  fastify.decorateRequest('gatewayRoute', null)
-  fastify.addHook('onRequest', (request, reply, done) => {
-    if (isAdminPath(request.url)) {
-      reply.code(404).send({ error: 'not_found', message: 'no such admin route' })
-      return
-    }
-    const query = request.url.indexOf('?')
-    request.gatewayRoute = fastify.gatewayRoutes.table.match(query === -1 ? request.url : request.url.slice(0, query))
-    done(request.gatewayRoute === null ? new NoRouteError() : undefined)
-  })
+  // First of all: the request's span (tracing on) covers what every other hook does. Then the
+  // route, the client's key, the route's token.
+  await fastify.register(requestSpans)
+  await fastify.register(routeMatch)
+  await fastify.register(apiKeys)
+  await fastify.register(upstreamToken)
+  const spans = fastify.requestSpans
 
   for (const method of PROXIED_METHODS) {
     if (!fastify.supportedMethods.includes(method)) fastify.addHttpMethod(method, { hasBody: true })
-  }
-
-  if (config.apiKeys.length > 0) {
-    const matches = createKeyMatcher(config.apiKeys)
-    // Before the token hook: a caller without a key never makes the gateway fetch a token.
-    fastify.addHook('onRequest', async (request, reply) => {
-      if (matches(request.headers['x-api-key'])) return
-      const bearer = BEARER.exec(request.headers.authorization ?? '')
-      if (bearer !== null && matches(bearer[1])) return
-      request.log.warn('Missing or unknown API key (x-api-key or Authorization: Bearer); answering 401 without calling the upstream')
-      return reply.code(401).send({ error: 'invalid_api_key', message: 'a valid API key is required: x-api-key: <key> or Authorization: Bearer <key>' })
-    })
-  } else if (!isLoopbackHost(config.host)) {
-    fastify.log.warn(`HOST=${config.host} is reachable from other machines and GATEWAY_API_KEYS is not set: ` +
-      'anyone who reaches this port can call the upstream with the gateway\'s token')
   }
 
   // Metrics and the access log: what the client got, and how long the upstream took to answer.
@@ -117,25 +90,12 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     done()
   })
 
-  fastify.decorateRequest('upstreamToken', '')
-  fastify.addHook('onRequest', async (request) => {
-    try {
-      const service = request.gatewayRoute!.credential.service
-      request.upstreamToken = await spans.within(request, () => service.getValidAccessToken())
-    } catch (err) {
-      // getValidAccessToken fails only with TokenUnavailableError: no token and no way to get one.
-      request.log.warn({ reason: (err as TokenUnavailableError).message }, 'No usable access token; answering 503 without calling the upstream')
-      throw err
-    }
-  })
-
-  const forward = withUpstreamSlot(slots, setupUnauthorizedReplay(fastify, replayBudget))
+  await fastify.register(unauthorizedReplay, { budget: replayBudget })
+  const forward = withUpstreamSlot(slots, fastify.unauthorizedReplay)
   // @fastify/http-proxy's own WebSocket support relays without backpressure: ours takes the
   // upgrades, after the same hooks and the same check of the destination as any request.
-  const webSockets = setupWebSocketProxy(fastify, {
-    ca,
-    maxMessageBytes: config.wsMaxMessageBytes
-  })
+  await fastify.register(webSocketProxy, { ca, maxMessageBytes: config.wsMaxMessageBytes })
+  const webSockets = fastify.webSocketProxy
 
   await fastify.register(fastifyHttpProxy, {
     // No upstream of its own: each request goes to its route's (getUpstream below), its path
@@ -149,8 +109,7 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     // Called with the request's path, already checked (no '..' segments); the route's prefix is
     // replaced by its upstream's path.
     handler: (request, reply, dest, options) => {
-      const route = request.gatewayRoute!
-      const upstreamDest = `${route.upstreamPath}${RouteTable.rest(route, dest)}` || '/'
+      const upstreamDest = upstreamPathOf(request.gatewayRoute!, dest)
       return webSockets.isUpgrade(request)
         ? webSockets.relay(request, reply, upstreamDest)
         : spans.within(request, () => forward(request, reply, upstreamDest, options))
@@ -173,6 +132,17 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
       onError: (reply, { error }) => upstreamFailed(reply, error)
     }
   })
+}
+
+/**
+ * The path at the upstream: the route's prefix replaced by the upstream's path. A request target
+ * that is no path (`*`, as OPTIONS may send) stays under the upstream's path as a segment of its
+ * own, never glued to it (`/v2*` would be outside `/v2`).
+ */
+export function upstreamPathOf (route: GatewayRoute, dest: string): string {
+  const rest = RouteTable.rest(route, dest)
+  if (rest === '') return route.upstreamPath === '' ? '/' : route.upstreamPath
+  return rest.startsWith('/') ? `${route.upstreamPath}${rest}` : `${route.upstreamPath}/${rest}`
 }
 
 // The upstream's Connection and Keep-Alive describe its connection to the gateway, not the

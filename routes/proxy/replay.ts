@@ -7,6 +7,7 @@
 // it came. The refresh itself goes straight to the identity provider, never through this proxy.
 import { PassThrough, pipeline, Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
 import type { FastifyReplyFromHooks } from '@fastify/reply-from'
 import type { TokenRefreshService } from '../../src/services/tokenRefreshService.js'
 import type { GatewayRoute } from '../../plugins/routing.js'
@@ -33,13 +34,28 @@ interface UpstreamResponse {
   headers: Record<string, unknown>
   stream: Readable
 }
-type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string, options: FastifyReplyFromHooks) => unknown
+export type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string, options: FastifyReplyFromHooks) => unknown
 
-/**
- * Adds the body buffering to the scope and returns the @fastify/http-proxy `handler` that
- * forwards, watches for a 401 and replays once.
- */
-export function setupUnauthorizedReplay (fastify: FastifyInstance, budget: ByteBudget): ProxyHandler {
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The proxy's handler that forwards, watches for a 401 and replays once. */
+    unauthorizedReplay: ProxyHandler
+  }
+}
+
+export interface UnauthorizedReplayOptions {
+  /** REPLAY_BUFFER_TOTAL: bytes of bodies held at once, for every request together. */
+  budget: ByteBudget
+}
+
+/** Adds the body buffering to the proxy scope and decorates it with the handler that replays. */
+async function unauthorizedReplayPlugin (fastify: FastifyInstance, options: UnauthorizedReplayOptions): Promise<void> {
+  fastify.decorate('unauthorizedReplay', setupUnauthorizedReplay(fastify, options.budget))
+}
+
+export default fp(unauthorizedReplayPlugin, { name: 'tokengate-proxy-unauthorized-replay', fastify: '5.x' })
+
+function setupUnauthorizedReplay (fastify: FastifyInstance, budget: ByteBudget): ProxyHandler {
   fastify.decorateRequest('replayBody', null)
   fastify.decorateRequest('replayable', true)
   fastify.decorateRequest('proxyDest', '')

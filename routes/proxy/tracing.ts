@@ -4,6 +4,7 @@
 // A refresh the request waits for is its child. Off, nothing is added to the proxy's hot path.
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,8 +22,21 @@ export interface RequestSpans {
 
 const OFF: RequestSpans = { within: (_request, fn) => fn(), inject: () => {} }
 
-/** Adds the span hooks to the proxy scope (call it before its other hooks); the helpers for the others. */
-export function setupRequestSpans (fastify: FastifyInstance): RequestSpans {
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The proxy scope's request spans, for its other hooks and the handler. */
+    requestSpans: RequestSpans
+  }
+}
+
+/** Adds the span hooks to the proxy scope (register it before its other hooks) and decorates it with the helpers. */
+async function requestSpansPlugin (fastify: FastifyInstance): Promise<void> {
+  fastify.decorate('requestSpans', setupRequestSpans(fastify))
+}
+
+export default fp(requestSpansPlugin, { name: 'tokengate-proxy-request-spans', fastify: '5.x' })
+
+function setupRequestSpans (fastify: FastifyInstance): RequestSpans {
   if (!fastify.tracingEnabled) return OFF
   const tracer = trace.getTracer('tokengate')
   fastify.decorateRequest('span', null)

@@ -12,6 +12,7 @@ import { ServerResponse, type ClientRequest, type IncomingMessage } from 'node:h
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { TokenRefreshService } from '../../src/services/tokenRefreshService.js'
 import { isCertificateError } from '../../src/utils/tlsErrors.js'
@@ -43,7 +44,21 @@ export interface WebSocketProxy {
   relay (request: FastifyRequest, reply: FastifyReply, dest: string): void
 }
 
-export function setupWebSocketProxy (fastify: FastifyInstance, options: WebSocketProxyOptions): WebSocketProxy {
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The proxy scope's WebSocket relay. */
+    webSocketProxy: WebSocketProxy
+  }
+}
+
+/** Routes the server's upgrades through the proxy scope's hooks and decorates it with the relay. */
+async function webSocketProxyPlugin (fastify: FastifyInstance, options: WebSocketProxyOptions): Promise<void> {
+  fastify.decorate('webSocketProxy', setupWebSocketProxy(fastify, options))
+}
+
+export default fp(webSocketProxyPlugin, { name: 'tokengate-proxy-websocket', fastify: '5.x' })
+
+function setupWebSocketProxy (fastify: FastifyInstance, options: WebSocketProxyOptions): WebSocketProxy {
   const upgrades = new WeakMap<IncomingMessage, { socket: Duplex, head: Buffer }>()
   // Pings are relayed, so each is answered by the far end, not by the gateway on its behalf.
   const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: options.maxMessageBytes, autoPong: false })

@@ -82,7 +82,8 @@ t.test('a good file starts the gateway; AUTH_TOKEN is not needed', async (t) => 
     routes: [{ path: '/chat', upstream: `${upstream.url}/v1`, credential: 'chat' }]
   })
   const gateway = await startGatewayProcess(t, { TOKENGATE_CONFIG: path, ...SECRETS }, folder)
-  const res = await request(`${gateway.url}/x`)
+  const res = await request(`${gateway.url}/chat/x`)
   t.equal(res.statusCode, 200)
-  t.equal((await res.body.json() as { authorization: string }).authorization, `Bearer ${SECRETS.CHAT_AUTH_TOKEN}`)
+  t.match(await res.body.json(), { url: '/v1/x', authorization: `Bearer ${SECRETS.CHAT_AUTH_TOKEN}` })
+  t.equal((await request(`${gateway.url}/x`)).statusCode, 404, 'no route for /x')
 })
