@@ -7,7 +7,7 @@ import { startGatewayProcess } from '../helpers/process.js'
 import { echoUpstream, identityProvider, refreshingEnv } from '../helpers/servers.js'
 
 const counter = (metrics: string, trigger: string): number =>
-  Number(new RegExp(`^tokengate_token_refreshes_total\\{trigger="${trigger}",outcome="success"\\} (\\d+)$`, 'm').exec(metrics)?.[1])
+  Number(new RegExp(`^tokengate_token_refreshes_total\\{credential="default",trigger="${trigger}",outcome="success"\\} (\\d+)$`, 'm').exec(metrics)?.[1])
 
 t.test('4-second tokens, the default 30-minute interval, 7 s without a request: renewed ahead, never expired', async (t) => {
   const idp = await identityProvider(t, { tokenTtlSeconds: 4 })

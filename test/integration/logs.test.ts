@@ -67,10 +67,10 @@ t.test('a full cycle logs JSON lines with upstream status and latency, and no se
   t.ok(live, 'a local route has no upstream fields')
   t.notOk(parsed.some((l) => l.req?.url === '/metrics'), 'scrapes are not logged at info')
 
-  t.match(metrics, /^tokengate_token_refreshes_total\{trigger="startup",outcome="success"\} 1$/m)
+  t.match(metrics, /^tokengate_token_refreshes_total\{credential="default",trigger="startup",outcome="success"\} 1$/m)
   // Background refreshes of the 4-second tokens: the periodic job's or the refresh-ahead timer's, whichever came first.
   const background = ['periodic', 'refresh-ahead'].map((trigger) =>
-    Number(new RegExp(`^tokengate_token_refreshes_total\\{trigger="${trigger}",outcome="success"\\} (\\d+)$`, 'm').exec(metrics)?.[1]))
+    Number(new RegExp(`^tokengate_token_refreshes_total\\{credential="default",trigger="${trigger}",outcome="success"\\} (\\d+)$`, 'm').exec(metrics)?.[1]))
   t.ok(background[0] + background[1] >= 1, `the background refreshes are counted (periodic ${background[0]}, refresh-ahead ${background[1]})`)
 
   const secrets = [initial, initialRefresh, ...idp.issued, idp.validRefreshToken, ...idp.calls.map((c) => String(c.refreshToken)),
