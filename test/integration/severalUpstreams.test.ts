@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { emptyWorkdir, startGatewayProcess } from '../helpers/process.js'
 import { echoUpstream, identityProvider } from '../helpers/servers.js'
+import { TWO_CREDENTIALS } from '../helpers/severalUpstreams.js'
 
 const ADMIN_KEY = 'admin-key-several-upstreams'
 
@@ -29,17 +30,7 @@ function configFile (dir: string, yaml: string): string {
   return path
 }
 
-const TWO_ROUTES = `
-credentials:
-  chat:
-    grant: refresh_token
-    tokenUrl: \${CHAT_TOKEN_URL}
-    accessToken: \${CHAT_AUTH_TOKEN}
-    refreshToken: \${CHAT_REFRESH_TOKEN}
-  graph:
-    tokenUrl: \${GRAPH_TOKEN_URL}
-    accessToken: \${GRAPH_AUTH_TOKEN}
-    refreshToken: \${GRAPH_REFRESH_TOKEN}
+const TWO_ROUTES = `${TWO_CREDENTIALS}
 routes:
   - path: /chat
     upstream: \${CHAT_UPSTREAM}/v1

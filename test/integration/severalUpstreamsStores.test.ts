@@ -8,17 +8,9 @@ import t from 'tap'
 import { emptyWorkdir, startGatewayProcess } from '../helpers/process.js'
 import { SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js'
 import { echoUpstream, identityProvider, waitFor } from '../helpers/servers.js'
+import { TWO_CREDENTIALS, twoCredentialEnv } from '../helpers/severalUpstreams.js'
 
-const CONFIG = `
-credentials:
-  chat:
-    tokenUrl: \${CHAT_TOKEN_URL}
-    accessToken: \${CHAT_AUTH_TOKEN}
-    refreshToken: \${CHAT_REFRESH_TOKEN}
-  graph:
-    tokenUrl: \${GRAPH_TOKEN_URL}
-    accessToken: \${GRAPH_AUTH_TOKEN}
-    refreshToken: \${GRAPH_REFRESH_TOKEN}
+const CONFIG = `${TWO_CREDENTIALS}
 routes:
   - path: /chat
     upstream: \${UPSTREAM}/chat
@@ -45,12 +37,7 @@ t.test('file store: one file, an entry per credential; a restart restores each; 
     TOKEN_STORE: 'file',
     TOKEN_STORE_PATH: storePath,
     UPSTREAM: upstream.url,
-    CHAT_TOKEN_URL: chatIdp.refreshUrl,
-    CHAT_AUTH_TOKEN: chatIdp.mint(-60),
-    CHAT_REFRESH_TOKEN: chatIdp.validRefreshToken,
-    GRAPH_TOKEN_URL: graphIdp.refreshUrl,
-    GRAPH_AUTH_TOKEN: graphIdp.mint(-60),
-    GRAPH_REFRESH_TOKEN: graphIdp.validRefreshToken
+    ...twoCredentialEnv(chatIdp, graphIdp)
   }
   const first = await startGatewayProcess(t, env, dir)
   await waitFor(() => chatIdp.calls.length === 1 && graphIdp.calls.length === 1, 5000, 'both start-up refreshes')
@@ -97,12 +84,7 @@ t.test('Redis: keys per credential under TOKEN_STORE_KEY; two replicas refresh e
     REDIS_URL: SHARED_REDIS_URL,
     TOKEN_STORE_KEY: prefix,
     UPSTREAM: upstream.url,
-    CHAT_TOKEN_URL: chatIdp.refreshUrl,
-    CHAT_AUTH_TOKEN: chatIdp.mint(-60),
-    CHAT_REFRESH_TOKEN: chatIdp.validRefreshToken,
-    GRAPH_TOKEN_URL: graphIdp.refreshUrl,
-    GRAPH_AUTH_TOKEN: graphIdp.mint(-60),
-    GRAPH_REFRESH_TOKEN: graphIdp.validRefreshToken
+    ...twoCredentialEnv(chatIdp, graphIdp)
   }
   const [one, two] = await Promise.all([startGatewayProcess(t, env, dir), startGatewayProcess(t, env, emptyWorkdir())])
   const answers = await Promise.all([one, two].flatMap((gw) => ['/chat/x', '/graph/x'].map(async (path) => (await fetch(`${gw.url}${path}`)).status)))
