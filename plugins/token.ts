@@ -8,6 +8,7 @@ import type { CredentialConfig } from '../src/config/gatewayDefinition.js'
 import { defaultRefreshUrlWarning } from '../src/config/startupSummary.js'
 import { openCredential, type Credential, type CredentialPlaces, type TokenHealthBody } from '../src/credentials/credential.js'
 import { CredentialSet } from '../src/credentials/credentialSet.js'
+import { UnknownCredentialError } from '../src/errors.js'
 import type { TokenRefreshService } from '../src/services/tokenRefreshService.js'
 import type { Logger } from '../src/utils/logger.js'
 
@@ -60,7 +61,7 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('tokenService', { getter: () => primary().service })
   fastify.decorate('getValidAccessToken', (name?: string) => {
     const credential = name === undefined ? primary() : credentials.get(name)
-    if (credential === undefined) return Promise.reject(new Error(`unknown credential "${name}"`))
+    if (credential === undefined) return Promise.reject(new UnknownCredentialError())
     return credential.service.getValidAccessToken()
   })
   fastify.decorate('tokenHealth', () => primary().health())

@@ -49,7 +49,7 @@ async function setup (t: Test): Promise<{ url: string, file: string, write: (yam
 }
 
 t.test('health: every credential with its routes; one of them; an unknown name', async (t) => {
-  const { url, gw } = await setup(t)
+  const { url, gw, env } = await setup(t)
   const all = await request(`${url}/health/token`)
   t.equal(all.statusCode, 200)
   t.equal(all.headers['cache-control'], 'no-store')
@@ -65,6 +65,9 @@ t.test('health: every credential with its routes; one of them; an unknown name',
   t.equal(unknown.statusCode, 404)
   t.same(await unknown.body.json(), { error: 'unknown_credential', message: 'this gateway has no credential of that name' }, 'the name sent is not echoed')
   t.equal(gw.app.tokenHealth().status, 'ok', 'tokenHealth: the first credential')
+  t.equal(await gw.app.getValidAccessToken('b'), env.B_AUTH_TOKEN, 'a credential by name')
+  t.equal(await gw.app.getValidAccessToken(), env.A_AUTH_TOKEN, 'without a name: the first')
+  await t.rejects(gw.app.getValidAccessToken('zz'), { code: 'TOKENGATE_UNKNOWN_CREDENTIAL' })
 })
 
 t.test('health waits on a refresh that can give an expired credential a token', async (t) => {
