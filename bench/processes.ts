@@ -2,21 +2,25 @@
 // empty working folder (no .env is read), stdout to a log file (the way a deployment ships its
 // log lines), stderr kept for error messages; stopped by pid.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+// dist/bench/ when the bench runs; bench/ when a test imports the source.
+const HERE = fileURLToPath(new URL('.', import.meta.url))
+export const ROOT = existsSync(join(HERE, '..', 'package.json')) ? join(HERE, '..') : join(HERE, '..', '..')
 export const DIST = join(ROOT, 'dist')
 export const GATEWAY_ENTRY = join(DIST, 'src', 'server.js')
 /** The flags `npm start` gives node before the entry file, so the bench runs the gateway as it does. */
 export const GATEWAY_NODE_ARGS = nodeArgsOfStartScript(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start)
 
 export function nodeArgsOfStartScript (script: string): string[] {
+  // `exec` lets the signals of a container runtime reach node itself rather than a shell.
   const words = script.trim().split(/\s+/)
-  if (words[0] !== 'node' || words.length < 2) throw new Error(`npm start is not "node [flags] ENTRY": ${script}`)
+  if (words[0] === 'exec') words.shift()
+  if (words[0] !== 'node' || words.length < 2) throw new Error(`npm start is not "[exec] node [flags] ENTRY": ${script}`)
   return words.slice(1, -1)
 }
 
