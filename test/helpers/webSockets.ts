@@ -15,6 +15,8 @@ export interface WsUpstream {
   /** Server-side sockets, in the order the gateway connected them. */
   sockets: WebSocket[]
   handshakes: IncomingHttpHeaders[]
+  /** The URL (path and query) of each handshake, in the same order. */
+  handshakeUrls: string[]
   /** Plain HTTP requests, answered with their method, URL and headers as JSON. */
   requests: Array<{ url: string, headers: IncomingHttpHeaders }>
   /** Resolves with the index-th connection (0 first) once the gateway has made it. */
@@ -32,8 +34,10 @@ export async function startWsUpstream (t: Teardown, options: Omit<ServerOptions,
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const sockets: WebSocket[] = []
   const handshakes: IncomingHttpHeaders[] = []
+  const handshakeUrls: string[] = []
   wss.on('connection', (socket, request) => {
     handshakes.push(request.headers)
+    handshakeUrls.push(request.url!)
     sockets.push(socket)
     socket.on('error', () => {})
   })
@@ -46,6 +50,7 @@ export async function startWsUpstream (t: Teardown, options: Omit<ServerOptions,
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     sockets,
     handshakes,
+    handshakeUrls,
     requests,
     connection: async (index) => {
       await waitUntil(() => sockets[index] !== undefined, 10_000, `upstream connection ${index}`)

@@ -8,6 +8,7 @@ import { request } from 'undici'
 import { startGateway } from '../helpers/app.js'
 import { emptyWorkdir } from '../helpers/process.js'
 import { echoUpstream, identityProvider } from '../helpers/servers.js'
+import { openClient, startWsUpstream } from '../helpers/webSockets.js'
 
 const ADMIN_KEY = 'admin-key-in-process'
 
@@ -159,4 +160,20 @@ t.test('without a file, SIGHUP is not taken over and the single-credential bodie
   t.equal(body.status, 'ok')
   t.match(await (await request(`${gw.url}/health/token/default`)).body.json(), { status: 'ok' })
   t.same(await gw.app.reloadConfiguration(), { applied: false, changes: null }, 'nothing to re-read')
+})
+
+t.test('WebSockets on a route: the prefix rewritten, the route\'s credential in the handshake', async (t) => {
+  const a = await identityProvider(t)
+  const ws = await startWsUpstream(t)
+  const file = join(emptyWorkdir(), 'tokengate.yaml')
+  writeFileSync(file, `credentials:${credential('a')}\nroutes:${route('/live', `${ws.url}/socket-api`, 'a')}\n`)
+  const token = a.mint(3600)
+  const gw = await startGateway(t, { TOKENGATE_CONFIG: file, A_TOKEN_URL: a.refreshUrl, A_AUTH_TOKEN: token, A_REFRESH_TOKEN: a.validRefreshToken })
+  const client = await openClient(t, `${gw.url}/live/feed?room=7`)
+  const upstream = await ws.connection(0)
+  t.equal(ws.handshakeUrls[0], '/socket-api/feed?room=7')
+  t.equal(ws.handshakes[0].authorization, `Bearer ${token}`)
+  const received = new Promise<string>((resolve) => upstream.once('message', (data) => resolve(String(data))))
+  client.send('hello through /live')
+  t.equal(await received, 'hello through /live')
 })
