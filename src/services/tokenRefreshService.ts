@@ -2,7 +2,7 @@
 // sure that however many callers ask, one refresh runs at a time. New tokens are handed to the
 // on-updated callback (which persists them) before anyone is given them.
 import { SpanStatusCode, trace } from '@opentelemetry/api'
-import { RefreshError, TokenDecodeError, TokenUnavailableError, redactedError, safeMessage } from '../errors.js'
+import { RefreshError, TokenUnavailableError, redactedError, safeMessage } from '../errors.js'
 import { badResponse, DEFAULT_REFRESH_TIMEOUT_MS } from '../grants/httpExchange.js'
 import { createJsonRefreshGrant } from '../grants/jsonRefreshGrant.js'
 import type { RefreshGrant, RefreshStyle, TokenSet } from '../grants/refreshGrant.js'
@@ -10,8 +10,9 @@ import { DEFAULT_MAX_ACCESS_TOKEN_BYTES } from '../grants/tokenAnswer.js'
 import type { SharedTokenStore, TokenRecord } from '../stores/tokenStore.js'
 import { type Clock, type Sleep, type Timers, realSleep, realTimers, systemClock } from '../utils/clock.js'
 import { silentLogger, type Logger } from '../utils/logger.js'
-import { lifetimeStatus, tokenLifetime, type TokenOrigin, type TokenStatus } from '../utils/tokenLifetime.js'
-import { DEFAULT_EXPIRY_BUFFER_MS, describeToken, type TokenDescription } from '../utils/tokenUtils.js'
+import { lifetimeStatus, type TokenOrigin, type TokenStatus } from '../utils/tokenLifetime.js'
+import { DEFAULT_EXPIRY_BUFFER_MS } from '../utils/tokenUtils.js'
+import { holdToken, whyUnusable, type HeldToken } from './heldToken.js'
 import { RefreshPolicy, type RefreshPolicyOptions } from './refreshPolicy.js'
 import { SharedStoreCoordinator, type SharedTokenHolder } from './sharedStoreCoordinator.js'
 
@@ -105,14 +106,8 @@ export interface TokenHealth {
   issuer: string | null
 }
 
-interface CurrentToken extends TokenDescription {
-  accessToken: string
-  /** From here on the token counts as expiring: served, but refreshed in the background. */
-  refreshAtMs: number
-}
-
 export class TokenRefreshService implements SharedTokenHolder {
-  private current: CurrentToken | null = null
+  private current: HeldToken | null = null
   private refreshToken: string | null
   private inflight: Promise<string> | null = null
   private periodicTimer: NodeJS.Timeout | null = null
@@ -214,7 +209,7 @@ export class TokenRefreshService implements SharedTokenHolder {
     return this.slowPath(current)
   }
 
-  private async slowPath (current: CurrentToken | null): Promise<string> {
+  private async slowPath (current: HeldToken | null): Promise<string> {
     const now = this.now()
     if (current !== null && (current.expiresAtMs === null || now < current.expiresAtMs)) {
       if (this.inflight === null && this.mayAttempt(now)) this.refreshInBackground('request')
@@ -339,7 +334,7 @@ export class TokenRefreshService implements SharedTokenHolder {
     const presented = this.refreshToken
     const tokens = await this.exchangeWithRetries(presented, trigger, 1)
     const next = this.describe(tokens.accessToken, tokens.expiresAtMs, 'fresh', tokens.providerDateMs)
-    const problem = this.unusable(tokens, next)
+    const problem = whyUnusable(tokens, next, this.now(), this.maxAccessTokenBytes)
     if (problem !== null) {
       await this.keepRotatedRefreshToken(tokens.refreshToken, trigger)
       throw this.recordFailure(badResponse(problem), trigger)
@@ -353,21 +348,6 @@ export class TokenRefreshService implements SharedTokenHolder {
       ? 'New token expiry unknown (opaque token): valid until the upstream answers 401'
       : `New token expires at: ${new Date(next.expiresAtMs).toISOString()}`)
     return next.accessToken
-  }
-
-  /**
-   * Why an answer the grant accepted still cannot be used, or null. Such a token is never sent
-   * upstream: a token already expired would cost one refresh per request, one of unknown expiry
-   * (a lifetime that means nothing) would never be refreshed, a huge one fails every request.
-   */
-  private unusable (tokens: TokenSet, next: CurrentToken): string | null {
-    const bytes = Buffer.byteLength(tokens.accessToken)
-    if (bytes > this.maxAccessTokenBytes) {
-      return `the access token is ${bytes} bytes, more than ACCESS_TOKEN_MAX_SIZE (${this.maxAccessTokenBytes}) allows in a header`
-    }
-    if (next.expiresAtMs === null && tokens.lifetimeProblem !== undefined) return `${tokens.lifetimeProblem} and the token has no exp`
-    if (next.expiresAtMs !== null && next.expiresAtMs <= this.now()) return 'the access token has already expired'
-    return null
   }
 
   /**
@@ -522,7 +502,7 @@ export class TokenRefreshService implements SharedTokenHolder {
   }
 
   /** Hands new tokens to the callback (which persists them), then makes them current. */
-  private async adopt (next: CurrentToken, refreshToken: string | null, trigger: RefreshTrigger): Promise<void> {
+  private async adopt (next: HeldToken, refreshToken: string | null, trigger: RefreshTrigger): Promise<void> {
     await this.persist(next.accessToken, refreshToken, next.expiresAtMs, trigger)
     this.current = next
     this.refreshToken = refreshToken
@@ -558,21 +538,8 @@ export class TokenRefreshService implements SharedTokenHolder {
     return error
   }
 
-  private describe (accessToken: string, expiresAtMs: number | null, origin: TokenOrigin, providerDateMs?: number): CurrentToken {
-    let description: TokenDescription
-    try {
-      description = describeToken(accessToken)
-    } catch (err) {
-      this.log.warn({ reason: (err as TokenDecodeError).message }, 'Access token looks like a JWT but cannot be decoded; treating it as opaque')
-      description = { tokenType: 'opaque', expiresAtMs: null, issuedAtMs: null, subject: null, issuer: null }
-    }
-    const lifetime = tokenLifetime(description, expiresAtMs, origin, this.now(), this.bufferMs, providerDateMs)
-    if (lifetime.clockAheadMs !== null) {
-      const lifeMs = description.expiresAtMs! - description.issuedAtMs!
-      this.log.warn({ clockAheadSeconds: Math.round(lifetime.clockAheadMs / 1000) },
-        `The new token expired or was due by this machine's clock when it arrived: the clocks of this machine and the identity provider differ. Counting its ${Math.round(lifeMs / 1000)} s life from its arrival; fix the clock (NTP)`)
-    }
-    return { ...description, accessToken, expiresAtMs: lifetime.expiresAtMs, refreshAtMs: lifetime.refreshAtMs }
+  private describe (accessToken: string, expiresAtMs: number | null, origin: TokenOrigin, providerDateMs?: number): HeldToken {
+    return holdToken(accessToken, expiresAtMs, origin, { nowMs: this.now(), bufferMs: this.bufferMs, providerDateMs, log: this.log })
   }
 
   /** True when there is no usable token, or the current one is inside the buffer. */
