@@ -10,6 +10,7 @@ import type { TokenStoreKind } from '../stores/tokenStore.js'
 import { definitionFromEnvironment, type GatewayDefinition } from './gatewayDefinition.js'
 import { loadGatewayFile, type GatewayFileDefaults, type Variables } from './gatewayFile.js'
 import { SCOPE_PROBLEM, normaliseScope } from './oauthScope.js'
+import { RESOURCE_PROBLEM, resourcesValid, splitList } from './tokenTargets.js'
 import { resolveClientAuth, type ClientAuthConfig, type ClientAuthKey } from './clientAuthConfig.js'
 import { VARIABLE_PURPOSE, configSchema, type EnvConfig } from './schema.js'
 
@@ -25,6 +26,10 @@ export interface OAuthClientConfig {
   scope: string | null
   /** Set when a method was chosen (OAUTH_CLIENT_AUTH, clientAuth); absent: as above. */
   auth?: ClientAuthConfig
+  /** Sent with every token request, one parameter per value (RFC 8693 audience); set only when given. */
+  audience?: string[]
+  /** As audience: absolute URIs without a fragment (RFC 8707 resource). */
+  resource?: string[]
 }
 
 /**
@@ -258,9 +263,9 @@ const CLIENT_AUTH_VARIABLES: Record<ClientAuthKey, string> = {
 
 function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: ConfigProblem[]): OAuthClientConfig | null {
   if (style === 'json') {
-    // Never sent: the seed's JSON refresh authenticates no client.
-    if (nonEmpty(env.OAUTH_CLIENT_AUTH) !== null) {
-      problems.push({ variable: 'OAUTH_CLIENT_AUTH', message: 'is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials' })
+    // Never sent: the seed's JSON refresh authenticates no client and names no audience.
+    for (const variable of ['OAUTH_CLIENT_AUTH', 'OAUTH_AUDIENCE', 'OAUTH_RESOURCE'] as const) {
+      if (nonEmpty(env[variable]) !== null) problems.push({ variable, message: 'is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials' })
     }
     return null
   }
@@ -291,10 +296,24 @@ function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: Conf
   }
   const scope = normaliseScope(env.OAUTH_SCOPE ?? '')
   if (scope === undefined) problems.push({ variable: 'OAUTH_SCOPE', message: SCOPE_PROBLEM })
+  const audience = listVariable(env, 'OAUTH_AUDIENCE', problems)
+  const resource = listVariable(env, 'OAUTH_RESOURCE', problems)
+  if (resource !== undefined && !resourcesValid(resource)) problems.push({ variable: 'OAUTH_RESOURCE', message: RESOURCE_PROBLEM })
   if (clientId === null) return null
   const client: OAuthClientConfig = { clientId, clientSecret, scope: scope ?? null }
   if (auth !== undefined) client.auth = auth
+  if (audience !== undefined) client.audience = audience
+  if (resource !== undefined) client.resource = resource
   return client
+}
+
+// Comma-separated values; undefined when unset or blank, a problem when only commas.
+function listVariable (env: EnvConfig, variable: 'OAUTH_AUDIENCE' | 'OAUTH_RESOURCE', problems: ConfigProblem[]): string[] | undefined {
+  const text = nonEmpty(env[variable])
+  if (text === null) return undefined
+  const values = splitList(text)
+  if (values === null) problems.push({ variable, message: 'must list at least one value (comma-separated)' })
+  return values ?? undefined
 }
 
 // A key travels in a header: visible ASCII, and no comma, which separates the keys.

@@ -30,6 +30,8 @@ export const configSchema = {
     OAUTH_KEY_ID: { type: 'string' },
     OAUTH_SIGNING_ALG: { type: 'string', enum: SIGNING_ALGS },
     OAUTH_CLIENT_ASSERTION_FILE: { type: 'string' },
+    OAUTH_AUDIENCE: { type: 'string' },
+    OAUTH_RESOURCE: { type: 'string' },
     TOKEN_REFRESH_INTERVAL: { type: 'number', exclusiveMinimum: 0, maximum: Math.floor(MAX_TIMER_MS / 60_000), default: 30 },
     // Minutes; a buffer longer than the longest interval makes no sense and its milliseconds must stay finite.
     TOKEN_EXPIRY_BUFFER: { type: 'number', minimum: 0, maximum: Math.floor(MAX_TIMER_MS / 60_000), default: 5 },
@@ -75,6 +77,8 @@ export interface EnvConfig {
   OAUTH_KEY_ID?: string
   OAUTH_SIGNING_ALG?: SigningAlg
   OAUTH_CLIENT_ASSERTION_FILE?: string
+  OAUTH_AUDIENCE?: string
+  OAUTH_RESOURCE?: string
   TOKEN_REFRESH_INTERVAL: number
   TOKEN_EXPIRY_BUFFER: number
   TOKEN_REFRESH_TIMEOUT: number

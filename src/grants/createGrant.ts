@@ -28,11 +28,11 @@ export interface GrantSettings {
 export function createGrant (settings: GrantSettings): RefreshGrant {
   const { style, url, timeoutMs, now } = settings
   if (style === 'json') return createJsonRefreshGrant({ url, timeoutMs, now })
-  const { clientId, clientSecret, scope, auth } = settings.oauthClient!
+  const { clientId, clientSecret, scope, auth, audience, resource } = settings.oauthClient!
   const secretFile = settings.clientSecretFile === undefined ? null : new SecretFile(settings.clientSecretFile.path, settings.clientSecretFile.field)
   const client: OAuthClient = secretFile === null ? { clientId, clientSecret } : { clientId, get clientSecret () { return secretFile.read() } }
   if (auth !== undefined) client.authenticate = authenticatorOf(auth, client, url, now ?? systemClock)
-  const options = { url, client, scope, timeoutMs, now }
+  const options = { url, client, scope, audience, resource, timeoutMs, now }
   return style === 'oauth2' ? createOAuth2RefreshGrant(options) : createClientCredentialsGrant(options)
 }
 

@@ -164,7 +164,7 @@ export interface OAuthClient {
 /** One form-encoded POST to an OAuth 2.0 token endpoint (RFC 6749 §3.2), the client authenticated. */
 export async function postTokenRequest (
   url: string,
-  params: Record<string, string>,
+  params: Record<string, string> | Array<[string, string]>,
   client: OAuthClient,
   limits: ExchangeLimits = {}
 ): Promise<ExchangeAnswer> {

@@ -5,7 +5,7 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Provider, { type AdapterConstructor, type KoaContextWithOIDC } from 'oidc-provider'
+import Provider, { errors, type AdapterConstructor, type KoaContextWithOIDC } from 'oidc-provider'
 // @ts-expect-error -- the bundled in-memory adapter has no type declarations
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js'
 import { request } from 'undici'
@@ -34,6 +34,8 @@ export interface TokenEndpointCall {
   assertion: string | null
   /** True when client_secret travelled in the form (client_secret_post). */
   secretInBody: boolean
+  /** The resource parameters (RFC 8707), in order. */
+  resources: string[]
   at: number
 }
 
@@ -49,7 +51,14 @@ export interface AuthorizationServerOptions {
    * registered only when given. POST_CLIENT_ID (client_secret_post, secret CLIENT_SECRET) is always.
    */
   jwtClientKeys?: object[]
+  /**
+   * Enables resource indicators (RFC 8707): a resource under RESOURCE_BASE gets an opaque token
+   * for it (its `aud`); any other is refused with invalid_target.
+   */
+  resourceIndicators?: boolean
 }
+
+export const RESOURCE_BASE = 'https://api.example.test/'
 
 export interface AuthorizationServer {
   issuer: string
@@ -64,7 +73,7 @@ export interface AuthorizationServer {
   /** Revokes a token through the revocation endpoint (RFC 7009), as an administrator would. */
   revoke (token: string): Promise<void>
   /** What the server knows of an access token: null when unknown, expired or revoked. */
-  lookup (token: string): Promise<{ clientId: string, accountId: string | null, scope: string | null } | null>
+  lookup (token: string): Promise<{ clientId: string, accountId: string | null, scope: string | null, aud?: string } | null>
   /** Refresh tokens the server has issued, in order, spent or not. */
   issuedRefreshTokens: string[]
   close (): Promise<void>
@@ -108,6 +117,14 @@ export async function startAuthorizationServer (t: Teardown, options: Authorizat
     scopes: ['openid', 'offline_access', 'api:read'],
     features: {
       clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: options.resourceIndicators === true,
+        // Opaque tokens, so the protected API can look them up as it does the others.
+        getResourceServerInfo: async (_ctx, resource) => {
+          if (!resource.startsWith(RESOURCE_BASE)) throw new errors.InvalidTarget()
+          return { scope: 'api:read', audience: resource, accessTokenFormat: 'opaque' }
+        }
+      },
       revocation: { enabled: true },
       devInteractions: { enabled: false }
     },
@@ -134,10 +151,11 @@ export async function startAuthorizationServer (t: Teardown, options: Authorizat
     if (/^Basic /i.test(ctx.get('authorization'))) return 'basic'
     return ctx.oidc.params?.client_id ? 'body' : 'none'
   }
-  const detailsOf = (ctx: KoaContextWithOIDC): Pick<TokenEndpointCall, 'clientId' | 'assertion' | 'secretInBody'> => ({
+  const detailsOf = (ctx: KoaContextWithOIDC): Pick<TokenEndpointCall, 'clientId' | 'assertion' | 'secretInBody' | 'resources'> => ({
     clientId: ctx.oidc.client?.clientId ?? (ctx.oidc.params?.client_id as string | undefined) ?? null,
     assertion: (ctx.oidc.params?.client_assertion as string | undefined) ?? null,
-    secretInBody: typeof ctx.oidc.params?.client_secret === 'string'
+    secretInBody: typeof ctx.oidc.params?.client_secret === 'string',
+    resources: ([] as unknown[]).concat(ctx.oidc.params?.resource ?? []).map(String)
   })
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     calls.push({ grantType: String(ctx.oidc.params?.grant_type), error: null, clientAuth: clientAuthOf(ctx), ...detailsOf(ctx), at: Date.now() })
@@ -195,7 +213,8 @@ export async function startAuthorizationServer (t: Teardown, options: Authorizat
     async lookup (token) {
       const found = await provider.AccessToken.find(token) ?? await provider.ClientCredentials.find(token)
       if (!found) return null
-      return { clientId: String(found.clientId), accountId: (found as { accountId?: string }).accountId ?? null, scope: found.scope ?? null }
+      const aud = (found as { aud?: string }).aud
+      return { clientId: String(found.clientId), accountId: (found as { accountId?: string }).accountId ?? null, scope: found.scope ?? null, ...(aud === undefined ? {} : { aud }) }
     },
     close
   }

@@ -41,6 +41,8 @@ const USABLE: Record<string, (config: GatewayConfig) => boolean> = {
   OAUTH_PRIVATE_KEY_FILE: (c) => c.oauthClient?.auth?.privateKey == null || isAbsolute(c.oauthClient.auth.privateKey.path),
   OAUTH_KEY_ID: () => true,
   OAUTH_SIGNING_ALG: (c) => c.oauthClient?.auth?.privateKey == null || c.oauthClient.auth.privateKey.signingAlg === null || (SIGNING_ALGS as readonly string[]).includes(c.oauthClient.auth.privateKey.signingAlg),
+  OAUTH_AUDIENCE: (c) => (c.oauthClient?.audience ?? ['a']).every((value) => value !== '' && value === value.trim()),
+  OAUTH_RESOURCE: (c) => (c.oauthClient?.resource ?? []).every((value) => URL.canParse(value) && !value.includes('#')),
   OAUTH_CLIENT_ASSERTION_FILE: (c) => c.oauthClient?.auth?.assertionFile == null || isAbsolute(c.oauthClient.auth.assertionFile.path),
   TOKEN_REFRESH_INTERVAL: (c) => finiteIn(c.refreshIntervalMs, Number.MIN_VALUE, MAX_TIMER_MS),
   TOKEN_EXPIRY_BUFFER: (c) => finiteIn(c.expiryBufferMs, 0, Number.MAX_VALUE),
