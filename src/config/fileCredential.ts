@@ -10,15 +10,20 @@ import {
 } from './fileFields.js'
 import type { CredentialConfig, SecretField } from './gatewayDefinition.js'
 import { CREDENTIAL_NAME } from './gatewayDefinition.js'
+import { interpolate } from './interpolation.js'
 import type { OAuthClientConfig, TokenGrantKind } from './gatewayConfig.js'
 import { SCOPE_PROBLEM, normaliseScope } from './oauthScope.js'
+import { resolveClientAuth, type ClientAuthKey } from './clientAuthConfig.js'
+import { RESOURCE_PROBLEM, resourcesValid } from './tokenTargets.js'
+import { CLIENT_AUTH_METHODS, SIGNING_ALGS } from '../grants/clientAuth.js'
 
 /** The most read from a secret file: above the largest ACCESS_TOKEN_MAX_SIZE (1 MiB), with room for whitespace. */
 export const SECRET_FILE_MAX_BYTES = 2 * 1024 * 1024
 
 const CREDENTIAL_FIELDS = [
   'grant', 'refreshStyle', 'tokenUrl', 'accessToken', 'accessTokenFile', 'refreshToken', 'refreshTokenFile',
-  'clientId', 'clientSecret', 'clientSecretFile', 'scope', 'expiryBuffer', 'refreshInterval'
+  'clientId', 'clientSecret', 'clientSecretFile', 'scope', 'expiryBuffer', 'refreshInterval',
+  'clientAuth', 'privateKeyFile', 'keyId', 'signingAlg', 'clientAssertionFile', 'audience', 'resource'
 ] as const
 
 const GRANTS: readonly TokenGrantKind[] = ['refresh_token', 'client_credentials']
@@ -93,25 +98,95 @@ function parseOAuthClient (raw: Mapping, place: string, refreshStyle: Credential
   const clientId = stringField(raw, 'clientId', place, context)
   const clientSecret = secretField(raw, 'clientSecret', place, context, files)
   const scopeText = stringField(raw, 'scope', place, context)
+  const method = choiceField(raw, 'clientAuth', place, CLIENT_AUTH_METHODS, context)
+  const signingAlg = choiceField(raw, 'signingAlg', place, SIGNING_ALGS, context)
+  const privateKeyFile = stringField(raw, 'privateKeyFile', place, context)
+  const keyId = stringField(raw, 'keyId', place, context)
+  const clientAssertionFile = stringField(raw, 'clientAssertionFile', place, context)
+  const audience = stringListField(raw, 'audience', place, context)
+  const resource = stringListField(raw, 'resource', place, context)
+  if (resource && !resourcesValid(resource)) addProblem(context, placeOf(place, 'resource'), RESOURCE_PROBLEM)
   const scope = typeof scopeText === 'string' ? normaliseScope(scopeText) : null
   if (scope === undefined) addProblem(context, placeOf(place, 'scope'), SCOPE_PROBLEM)
   // An unknown grant or style is reported already; which fields it needs is anyone's guess.
   if (refreshStyle === null) return null
   if (refreshStyle === 'json') {
     // Set but never sent: most likely `refreshStyle: oauth2` was forgotten.
-    for (const key of ['clientId', 'clientSecret', 'clientSecretFile', 'scope']) {
+    for (const key of ['clientId', 'clientSecret', 'clientSecretFile', 'scope', ...CLIENT_AUTH_FIELDS, 'audience', 'resource']) {
       if (isGiven(raw, key)) addProblem(context, placeOf(place, key), 'is used only with refreshStyle oauth2 or grant client_credentials')
     }
     return null
   }
   const because = refreshStyle === 'client_credentials' ? 'grant is client_credentials' : 'refreshStyle is oauth2'
   if (clientId === undefined) addProblem(context, placeOf(place, 'clientId'), `is required when ${because}`)
-  // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
-  if (clientSecret === undefined && refreshStyle === 'client_credentials') {
+  // A value already reported as unusable (null) is neither checked again nor reported missing.
+  const given = <T>(value: T | null | undefined): T | undefined => value ?? undefined
+  const unusable = [method, signingAlg, privateKeyFile, keyId, clientAssertionFile, clientSecret].includes(null)
+  const auth = unusable
+    ? undefined
+    : resolveClientAuth({
+      method: given(method),
+      hasSecret: clientSecret !== undefined,
+      privateKeyFile: given(privateKeyFile),
+      keyId: given(keyId),
+      signingAlg: given(signingAlg),
+      clientAssertionFile: given(clientAssertionFile),
+      clientCredentials: refreshStyle === 'client_credentials'
+    }, {
+      names: CLIENT_AUTH_NAMES,
+      report: (key, message) => { addProblem(context, placeOf(place, key === 'clientSecret' && isGiven(raw, 'clientSecretFile') ? 'clientSecretFile' : key), message) },
+      field: (key) => placeOf(place, key),
+      directory: context.directory
+    })
+  // RFC 6749 §4.4: the client credentials grant is for confidential clients only; a chosen
+  // method has had its own needs checked above.
+  if (method === undefined && clientSecret === undefined && refreshStyle === 'client_credentials') {
     addProblem(context, placeOf(place, 'clientSecret'), `is required when ${because} (or clientSecretFile)`)
   }
   if (typeof clientId !== 'string') return null
-  return { clientId, clientSecret: clientSecret ?? null, scope: scope ?? null }
+  const client: OAuthClientConfig = { clientId, clientSecret: clientSecret ?? null, scope: scope ?? null }
+  if (auth !== undefined) client.auth = auth
+  if (audience) client.audience = audience
+  if (resource) client.resource = resource
+  return client
+}
+
+/** One string or a list of them, each through `${VAR}`; undefined when not given, null when unusable (reported). */
+function stringListField (raw: Mapping, key: string, place: string, context: FileContext): string[] | null | undefined {
+  const value = raw[key]
+  if (!Array.isArray(value)) {
+    const single = stringField(raw, key, place, context)
+    return typeof single === 'string' ? [single] : single
+  }
+  const where = placeOf(place, key)
+  const items = value.map((item: unknown, index) => listItem(item, `${where}[${index}]`, context))
+  if (items.length === 0) addProblem(context, where, 'must list at least one value')
+  return items.length > 0 && items.every((item) => item !== null) ? items as string[] : null
+}
+
+function listItem (item: unknown, place: string, context: FileContext): string | null {
+  if (typeof item !== 'string') {
+    addProblem(context, place, 'must be a string')
+    return null
+  }
+  const result = interpolate(item, context.variables)
+  if ('problems' in result) {
+    for (const problem of result.problems) addProblem(context, place, problem)
+    return null
+  }
+  const text = result.value.trim()
+  if (text === '') addProblem(context, place, 'must not be empty')
+  return text === '' ? null : text
+}
+
+const CLIENT_AUTH_FIELDS = ['clientAuth', 'privateKeyFile', 'keyId', 'signingAlg', 'clientAssertionFile'] as const
+const CLIENT_AUTH_NAMES: Record<ClientAuthKey, string> = {
+  clientAuth: 'clientAuth',
+  clientSecret: 'clientSecret',
+  privateKeyFile: 'privateKeyFile',
+  keyId: 'keyId',
+  signingAlg: 'signingAlg',
+  clientAssertionFile: 'clientAssertionFile'
 }
 
 /**

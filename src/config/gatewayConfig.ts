@@ -4,11 +4,14 @@ import { X509Certificate } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve as resolvePath } from 'node:path'
 import { ConfigError, type ConfigProblem } from '../errors.js'
+import type { ClientAuthMethod, SigningAlg } from '../grants/clientAuth.js'
 import type { RefreshStyle } from '../grants/refreshGrant.js'
 import type { TokenStoreKind } from '../stores/tokenStore.js'
 import { definitionFromEnvironment, type GatewayDefinition } from './gatewayDefinition.js'
 import { loadGatewayFile, type GatewayFileDefaults, type Variables } from './gatewayFile.js'
 import { SCOPE_PROBLEM, normaliseScope } from './oauthScope.js'
+import { RESOURCE_PROBLEM, resourcesValid, splitList } from './tokenTargets.js'
+import { resolveClientAuth, type ClientAuthConfig, type ClientAuthKey } from './clientAuthConfig.js'
 import { VARIABLE_PURPOSE, configSchema, type EnvConfig } from './schema.js'
 
 export type TokenGrantKind = 'refresh_token' | 'client_credentials'
@@ -21,6 +24,12 @@ export interface OAuthClientConfig {
   /** Null for a public client: its id then travels in the form body instead of HTTP Basic. */
   clientSecret: string | null
   scope: string | null
+  /** Set when a method was chosen (OAUTH_CLIENT_AUTH, clientAuth); absent: as above. */
+  auth?: ClientAuthConfig
+  /** Sent with every token request, one parameter per value (RFC 8693 audience); set only when given. */
+  audience?: string[]
+  /** As audience: absolute URIs without a fragment (RFC 8707 resource). */
+  resource?: string[]
 }
 
 /**
@@ -243,21 +252,68 @@ export function missingAuthToken (env: EnvConfig): ConfigProblem | null {
   return noStoredTokens ? { variable: 'AUTH_TOKEN', message: AUTH_TOKEN_REQUIRED } : null
 }
 
+const CLIENT_AUTH_VARIABLES: Record<ClientAuthKey, string> = {
+  clientAuth: 'OAUTH_CLIENT_AUTH',
+  clientSecret: 'OAUTH_CLIENT_SECRET',
+  privateKeyFile: 'OAUTH_PRIVATE_KEY_FILE',
+  keyId: 'OAUTH_KEY_ID',
+  signingAlg: 'OAUTH_SIGNING_ALG',
+  clientAssertionFile: 'OAUTH_CLIENT_ASSERTION_FILE'
+}
+
 function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: ConfigProblem[]): OAuthClientConfig | null {
-  if (style === 'json') return null
+  if (style === 'json') {
+    // Never sent: the seed's JSON refresh authenticates no client and names no audience.
+    for (const variable of ['OAUTH_CLIENT_AUTH', 'OAUTH_AUDIENCE', 'OAUTH_RESOURCE'] as const) {
+      if (nonEmpty(env[variable]) !== null) problems.push({ variable, message: 'is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials' })
+    }
+    return null
+  }
   const because = style === 'client_credentials' ? 'TOKEN_GRANT=client_credentials' : 'TOKEN_REFRESH_STYLE=oauth2'
   const clientId = nonEmpty(env.OAUTH_CLIENT_ID)
   const clientSecret = nonEmpty(env.OAUTH_CLIENT_SECRET)
   if (clientId === null) {
     problems.push({ variable: 'OAUTH_CLIENT_ID', message: `is required when ${because} (${VARIABLE_PURPOSE.OAUTH_CLIENT_ID})` })
   }
-  // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
-  if (clientSecret === null && style === 'client_credentials') {
+  const auth = resolveClientAuth({
+    method: (nonEmpty(env.OAUTH_CLIENT_AUTH) ?? undefined) as ClientAuthMethod | undefined,
+    hasSecret: clientSecret !== null,
+    privateKeyFile: nonEmpty(env.OAUTH_PRIVATE_KEY_FILE) ?? undefined,
+    keyId: nonEmpty(env.OAUTH_KEY_ID) ?? undefined,
+    signingAlg: (nonEmpty(env.OAUTH_SIGNING_ALG) ?? undefined) as SigningAlg | undefined,
+    clientAssertionFile: nonEmpty(env.OAUTH_CLIENT_ASSERTION_FILE) ?? undefined,
+    clientCredentials: style === 'client_credentials'
+  }, {
+    names: CLIENT_AUTH_VARIABLES,
+    report: (key, message) => { problems.push({ variable: CLIENT_AUTH_VARIABLES[key], message }) },
+    field: (key) => CLIENT_AUTH_VARIABLES[key],
+    directory: process.cwd()
+  })
+  // RFC 6749 §4.4: the client credentials grant is for confidential clients only; a chosen
+  // method has had its own needs checked above.
+  if (auth === undefined && clientSecret === null && style === 'client_credentials') {
     problems.push({ variable: 'OAUTH_CLIENT_SECRET', message: `is required when ${because} (${VARIABLE_PURPOSE.OAUTH_CLIENT_SECRET})` })
   }
   const scope = normaliseScope(env.OAUTH_SCOPE ?? '')
   if (scope === undefined) problems.push({ variable: 'OAUTH_SCOPE', message: SCOPE_PROBLEM })
-  return clientId === null ? null : { clientId, clientSecret, scope: scope ?? null }
+  const audience = listVariable(env, 'OAUTH_AUDIENCE', problems)
+  const resource = listVariable(env, 'OAUTH_RESOURCE', problems)
+  if (resource !== undefined && !resourcesValid(resource)) problems.push({ variable: 'OAUTH_RESOURCE', message: RESOURCE_PROBLEM })
+  if (clientId === null) return null
+  const client: OAuthClientConfig = { clientId, clientSecret, scope: scope ?? null }
+  if (auth !== undefined) client.auth = auth
+  if (audience !== undefined) client.audience = audience
+  if (resource !== undefined) client.resource = resource
+  return client
+}
+
+// Comma-separated values; undefined when unset or blank, a problem when only commas.
+function listVariable (env: EnvConfig, variable: 'OAUTH_AUDIENCE' | 'OAUTH_RESOURCE', problems: ConfigProblem[]): string[] | undefined {
+  const text = nonEmpty(env[variable])
+  if (text === null) return undefined
+  const values = splitList(text)
+  if (values === null) problems.push({ variable, message: 'must list at least one value (comma-separated)' })
+  return values ?? undefined
 }
 
 // A key travels in a header: visible ASCII, and no comma, which separates the keys.

@@ -1,5 +1,7 @@
 // The one description of the environment (docs/configuration.md), read through
 // @fastify/env / env-schema. Defaults live here and nowhere else.
+import { CLIENT_AUTH_METHODS, SIGNING_ALGS, type ClientAuthMethod, type SigningAlg } from '../grants/clientAuth.js'
+
 export const DEFAULT_TOKEN_REFRESH_URL = 'https://api.genies.com/auth/v2/refresh-session'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -23,6 +25,13 @@ export const configSchema = {
     OAUTH_CLIENT_ID: { type: 'string' },
     OAUTH_CLIENT_SECRET: { type: 'string' },
     OAUTH_SCOPE: { type: 'string' },
+    OAUTH_CLIENT_AUTH: { type: 'string', enum: CLIENT_AUTH_METHODS },
+    OAUTH_PRIVATE_KEY_FILE: { type: 'string' },
+    OAUTH_KEY_ID: { type: 'string' },
+    OAUTH_SIGNING_ALG: { type: 'string', enum: SIGNING_ALGS },
+    OAUTH_CLIENT_ASSERTION_FILE: { type: 'string' },
+    OAUTH_AUDIENCE: { type: 'string' },
+    OAUTH_RESOURCE: { type: 'string' },
     TOKEN_REFRESH_INTERVAL: { type: 'number', exclusiveMinimum: 0, maximum: Math.floor(MAX_TIMER_MS / 60_000), default: 30 },
     // Minutes; a buffer longer than the longest interval makes no sense and its milliseconds must stay finite.
     TOKEN_EXPIRY_BUFFER: { type: 'number', minimum: 0, maximum: Math.floor(MAX_TIMER_MS / 60_000), default: 5 },
@@ -63,6 +72,13 @@ export interface EnvConfig {
   OAUTH_CLIENT_ID?: string
   OAUTH_CLIENT_SECRET?: string
   OAUTH_SCOPE?: string
+  OAUTH_CLIENT_AUTH?: ClientAuthMethod
+  OAUTH_PRIVATE_KEY_FILE?: string
+  OAUTH_KEY_ID?: string
+  OAUTH_SIGNING_ALG?: SigningAlg
+  OAUTH_CLIENT_ASSERTION_FILE?: string
+  OAUTH_AUDIENCE?: string
+  OAUTH_RESOURCE?: string
   TOKEN_REFRESH_INTERVAL: number
   TOKEN_EXPIRY_BUFFER: number
   TOKEN_REFRESH_TIMEOUT: number

@@ -3,7 +3,7 @@
 // AUTH_TOKEN nor a refresh token; "refreshing" is asking for a new token before this one expires.
 import { type Clock, systemClock } from '../utils/clock.js'
 import { oauthFailure, postTokenRequest } from './httpExchange.js'
-import { parseOAuthTokenAnswer, type OAuth2GrantOptions } from './oauth2RefreshGrant.js'
+import { parseOAuthTokenAnswer, tokenRequestParams, type OAuth2GrantOptions } from './oauth2RefreshGrant.js'
 import type { RefreshGrant } from './refreshGrant.js'
 
 export function createClientCredentialsGrant (options: OAuth2GrantOptions): RefreshGrant {
@@ -12,8 +12,7 @@ export function createClientCredentialsGrant (options: OAuth2GrantOptions): Refr
     style: 'client_credentials',
     needsRefreshToken: false,
     async exchange () {
-      const params: Record<string, string> = { grant_type: 'client_credentials' }
-      if (options.scope) params.scope = options.scope
+      const params = tokenRequestParams(options, [['grant_type', 'client_credentials']])
       const answer = await postTokenRequest(options.url, params, options.client, options)
       if (answer.status < 200 || answer.status > 299) throw oauthFailure(answer, 'client_credentials')
       // §4.4.3: a refresh token SHOULD NOT be included; one that is has no use here.

@@ -1,9 +1,12 @@
 // Picks the way of obtaining tokens from the configuration: the seed's JSON refresh, the OAuth 2.0
-// refresh (RFC 6749 §6) or the client credentials grant (§4.4).
+// refresh (RFC 6749 §6) or the client credentials grant (§4.4), and how the client authenticates.
 import type { OAuthClientConfig } from '../config/gatewayConfig.js'
-import type { Clock } from '../utils/clock.js'
+import type { ClientAuthConfig } from '../config/clientAuthConfig.js'
+import { type Clock, systemClock } from '../utils/clock.js'
 import { SecretFile } from '../utils/secretFile.js'
+import { checkJwt, clientAuthenticator, parseSigningKey, type ClientAuthenticator } from './clientAuth.js'
 import { createClientCredentialsGrant } from './clientCredentialsGrant.js'
+import type { OAuthClient } from './httpExchange.js'
 import { createJsonRefreshGrant } from './jsonRefreshGrant.js'
 import { createOAuth2RefreshGrant } from './oauth2RefreshGrant.js'
 import type { RefreshGrant, RefreshStyle } from './refreshGrant.js'
@@ -25,9 +28,26 @@ export interface GrantSettings {
 export function createGrant (settings: GrantSettings): RefreshGrant {
   const { style, url, timeoutMs, now } = settings
   if (style === 'json') return createJsonRefreshGrant({ url, timeoutMs, now })
-  const { clientId, clientSecret, scope } = settings.oauthClient!
+  const { clientId, clientSecret, scope, auth, audience, resource } = settings.oauthClient!
   const secretFile = settings.clientSecretFile === undefined ? null : new SecretFile(settings.clientSecretFile.path, settings.clientSecretFile.field)
-  const client = secretFile === null ? { clientId, clientSecret } : { clientId, get clientSecret () { return secretFile.read() } }
-  const options = { url, client, scope, timeoutMs, now }
+  const client: OAuthClient = secretFile === null ? { clientId, clientSecret } : { clientId, get clientSecret () { return secretFile.read() } }
+  if (auth !== undefined) client.authenticate = authenticatorOf(auth, client, url, now ?? systemClock)
+  const options = { url, client, scope, audience, resource, timeoutMs, now }
   return style === 'oauth2' ? createOAuth2RefreshGrant(options) : createClientCredentialsGrant(options)
+}
+
+// Key and assertion files are opened once per grant, so their change detection spans requests.
+function authenticatorOf (auth: ClientAuthConfig, client: OAuthClient, tokenUrl: string, now: Clock): ClientAuthenticator {
+  const key = auth.privateKey
+  return clientAuthenticator({
+    method: auth.method,
+    clientId: client.clientId,
+    // The configuration guarantees a secret to the methods that send one.
+    secret: () => client.clientSecret as string,
+    privateKey: key === null ? undefined : new SecretFile(key.path, key.field, (text) => parseSigningKey(text, key.signingAlg)),
+    keyId: key?.keyId,
+    assertion: auth.assertionFile === null ? undefined : new SecretFile(auth.assertionFile.path, auth.assertionFile.field, checkJwt),
+    tokenUrl,
+    now
+  })
 }

@@ -4,6 +4,7 @@
 import { context, propagation } from '@opentelemetry/api'
 import { request, type Dispatcher } from 'undici'
 import { RefreshError } from '../errors.js'
+import { basicAuthorization, type ClientAuthenticator } from './clientAuth.js'
 
 export const DEFAULT_REFRESH_TIMEOUT_MS = 10_000
 export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024
@@ -149,35 +150,28 @@ function validEpochMs (ms: number): number | null {
   return Number.isFinite(ms) && ms > 0 && ms <= MAX_DATE_MS ? ms : null
 }
 
-/** The client as the token endpoint knows it (RFC 6749 §2.3.1); no secret means a public client. */
+/** The client as the token endpoint knows it (RFC 6749 §2.3); no secret means a public client. */
 export interface OAuthClient {
   clientId: string
   clientSecret: string | null
+  /**
+   * How the client proves itself (src/grants/clientAuth.ts); without one, HTTP Basic with the
+   * secret, or, for a public client, client_id in the body.
+   */
+  authenticate?: ClientAuthenticator
 }
 
-// RFC 6749 §2.3.1: id and secret are each form-urlencoded before they are joined for HTTP Basic,
-// so a secret with ':' or '+' survives the trip.
-function formEncode (value: string): string {
-  return new URLSearchParams([['', value]]).toString().slice(1)
-}
-
-export function basicAuthorization (client: { clientId: string, clientSecret: string }): string {
-  return `Basic ${Buffer.from(`${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`).toString('base64')}`
-}
-
-/**
- * One form-encoded POST to an OAuth 2.0 token endpoint (RFC 6749 §3.2), with the client
- * authenticated by HTTP Basic, or, for a public client, named by client_id in the body.
- */
+/** One form-encoded POST to an OAuth 2.0 token endpoint (RFC 6749 §3.2), the client authenticated. */
 export async function postTokenRequest (
   url: string,
-  params: Record<string, string>,
+  params: Record<string, string> | Array<[string, string]>,
   client: OAuthClient,
   limits: ExchangeLimits = {}
 ): Promise<ExchangeAnswer> {
   const form = new URLSearchParams(params)
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }
-  if (client.clientSecret === null) form.set('client_id', client.clientId)
+  if (client.authenticate !== undefined) await client.authenticate(form, headers)
+  else if (client.clientSecret === null) form.set('client_id', client.clientId)
   else headers.authorization = basicAuthorization({ clientId: client.clientId, clientSecret: client.clientSecret })
   return postForJson(url, headers, form.toString(), limits)
 }

@@ -14,6 +14,9 @@ export interface OAuth2GrantOptions extends ExchangeLimits {
   client: OAuthClient
   /** Sent with the request when set (space-separated scope tokens). */
   scope?: string | null
+  /** Sent with every request, each value as a parameter of its own (RFC 8693 audience, RFC 8707 resource). */
+  audience?: readonly string[]
+  resource?: readonly string[]
   now?: Clock
 }
 
@@ -24,13 +27,21 @@ export function createOAuth2RefreshGrant (options: OAuth2GrantOptions): RefreshG
     needsRefreshToken: true,
     async exchange (refreshToken) {
       // The service calls a grant that needs a refresh token only while it holds one.
-      const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken as string }
-      if (options.scope) params.scope = options.scope
+      const params = tokenRequestParams(options, [['grant_type', 'refresh_token'], ['refresh_token', refreshToken as string]])
       const answer = await postTokenRequest(options.url, params, options.client, options)
       if (answer.status < 200 || answer.status > 299) throw oauthFailure(answer, 'refresh_token')
       return { ...parseOAuthTokenAnswer(answer.json, now()), providerDateMs: answer.dateMs }
     }
   }
+}
+
+/** The form of a token request: the grant's own parameters, then scope, audience and resource when set. */
+export function tokenRequestParams (options: OAuth2GrantOptions, grant: Array<[string, string]>): Array<[string, string]> {
+  const params = [...grant]
+  if (options.scope) params.push(['scope', options.scope])
+  for (const audience of options.audience ?? []) params.push(['audience', audience])
+  for (const resource of options.resource ?? []) params.push(['resource', resource])
+  return params
 }
 
 /**

@@ -1,43 +1,63 @@
-// A secret kept in a file (a mounted Docker or Kubernetes secret) that may be replaced while the
-// gateway runs: read again whenever the file changed since the last read, so a rotated secret is
-// used from the next token request on, without a restart. Kubernetes swaps a symlink to rotate a
-// secret; the file is looked at through it, so a swap shows as a change.
+// A secret kept in a file (a mounted Docker or Kubernetes secret, a private key, a platform-written
+// assertion) that may be replaced while the gateway runs: read again whenever the file changed
+// since the last read, so a rotated secret is used from the next token request on, without a
+// restart. Kubernetes swaps a symlink to rotate a secret; the file is looked at through it, so a
+// swap shows as a change.
 import { readFileSync, statSync } from 'node:fs'
 import { RefreshError } from '../errors.js'
 
-interface Snapshot {
+interface Snapshot<T> {
   mtimeMs: number
   ctimeMs: number
   size: number
   ino: number
-  value: string
+  value: T
 }
 
-export class SecretFile {
-  private last: Snapshot | null = null
+/**
+ * Turns the file's trimmed text into what the caller uses (a key, a checked JWT); throws an Error
+ * whose message says what is wrong in general terms, never quoting the text.
+ */
+export type SecretParser<T> = (text: string) => T
 
-  /** `field` names the file in errors: `credentials.graph.clientSecretFile`. */
-  constructor (readonly path: string, readonly field: string) {}
+export class SecretFile<T = string> {
+  private last: Snapshot<T> | null = null
+  private readonly parse: SecretParser<T>
+
+  /** `field` names the file in errors: `credentials.graph.clientSecretFile`, `OAUTH_PRIVATE_KEY_FILE`. */
+  constructor (readonly path: string, readonly field: string, parse?: SecretParser<T>) {
+    this.parse = parse ?? ((text) => text as T)
+  }
 
   /**
-   * The secret, trimmed. Throws a RefreshError naming the field (never the content) when the
-   * file cannot be read or is empty: the refresh fails, is logged and shows in health.
+   * The value, from the trimmed text. Throws a RefreshError naming the field (never the content)
+   * when the file cannot be read, is empty or does not parse: the refresh fails, is logged and
+   * shows in health. A file that does not parse is read again next time, as it may be mid-write.
    */
-  read (): string {
+  read (): T {
+    let text: string
+    let stats: ReturnType<typeof statSync>
     try {
-      const stats = statSync(this.path)
+      stats = statSync(this.path)
       const last = this.last
       if (last !== null && last.mtimeMs === stats.mtimeMs && last.ctimeMs === stats.ctimeMs && last.size === stats.size && last.ino === stats.ino) {
         return last.value
       }
-      const value = readFileSync(this.path, 'utf8').trim()
-      if (value === '') throw Object.assign(new Error('empty'), { code: 'EMPTY' })
-      this.last = { mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, size: stats.size, ino: stats.ino, value }
-      return value
+      text = readFileSync(this.path, 'utf8').trim()
+      if (text === '') throw Object.assign(new Error('empty'), { code: 'EMPTY' })
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       throw new RefreshError({ reason: 'secret_file_unreadable', retryable: false, rejected: false },
         `${this.field} (${this.path}) cannot be read (${code})`)
     }
+    let value: T
+    try {
+      value = this.parse(text)
+    } catch (err) {
+      throw new RefreshError({ reason: 'secret_file_malformed', retryable: false, rejected: false },
+        `${this.field} (${this.path}) ${(err as Error).message}`)
+    }
+    this.last = { mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, size: stats.size, ino: stats.ino, value }
+    return value
   }
 }

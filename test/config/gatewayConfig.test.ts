@@ -265,3 +265,10 @@ t.test('OpenTelemetry: the endpoint is an http(s) URL or unset; a blank service 
   t.same(configError(validate({ UPSTREAM_URL: 'https://api.example.com', OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://collector:4317' })).problems,
     [{ variable: 'OTEL_EXPORTER_OTLP_ENDPOINT', message: 'must be an absolute http:// or https:// URL' }])
 })
+
+t.test('client authentication defaults: no OAUTH_CLIENT_AUTH keeps HTTP Basic with a secret, client_id alone without', async (t) => {
+  const confidential = resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com/v2', TOKEN_GRANT: 'client_credentials', OAUTH_CLIENT_ID: 'gw', OAUTH_CLIENT_SECRET: 's' }))
+  t.same(confidential.oauthClient, { clientId: 'gw', clientSecret: 's', scope: null }, 'no auth: client_secret_basic')
+  const publicClient = resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com/v2', TOKEN_REFRESH_STYLE: 'oauth2', OAUTH_CLIENT_ID: 'spa' }))
+  t.same(publicClient.oauthClient, { clientId: 'spa', clientSecret: null, scope: null }, 'no auth, no secret: none')
+})

@@ -5,7 +5,7 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Provider, { type AdapterConstructor, type KoaContextWithOIDC } from 'oidc-provider'
+import Provider, { errors, type AdapterConstructor, type KoaContextWithOIDC } from 'oidc-provider'
 // @ts-expect-error -- the bundled in-memory adapter has no type declarations
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js'
 import { request } from 'undici'
@@ -17,6 +17,10 @@ export const CLIENT_ID = 'tokengate-gateway'
 export const CLIENT_SECRET = `s3cr:t+/=&%${randomBytes(12).toString('hex')}`
 export const REDIRECT_URI = 'http://127.0.0.1/callback'
 export const ACCOUNT_ID = 'user-4242'
+/** A client that authenticates with client_secret_post only. */
+export const POST_CLIENT_ID = 'tokengate-post'
+/** A client that authenticates with private_key_jwt only, by the keys of AuthorizationServerOptions.jwtClientKeys. */
+export const JWT_CLIENT_ID = 'tokengate-jwt'
 
 export interface TokenEndpointCall {
   grantType: string
@@ -24,6 +28,14 @@ export interface TokenEndpointCall {
   error: string | null
   /** How the client authenticated: 'basic', 'body' (client_id in the form) or 'none'. */
   clientAuth: 'basic' | 'body' | 'none'
+  /** The client the server authenticated (or was asked for). */
+  clientId: string | null
+  /** The client_assertion of the form, when there was one (private_key_jwt, client_assertion_file). */
+  assertion: string | null
+  /** True when client_secret travelled in the form (client_secret_post). */
+  secretInBody: boolean
+  /** The resource parameters (RFC 8707), in order. */
+  resources: string[]
   at: number
 }
 
@@ -34,7 +46,19 @@ export interface AuthorizationServerOptions {
   clientCredentialsTtl?: number
   /** Wait before the token endpoint answers. */
   tokenDelayMs?: number
+  /**
+   * Public keys (JWK, each with its kid) of the private_key_jwt client JWT_CLIENT_ID; it is
+   * registered only when given. POST_CLIENT_ID (client_secret_post, secret CLIENT_SECRET) is always.
+   */
+  jwtClientKeys?: object[]
+  /**
+   * Enables resource indicators (RFC 8707): a resource under RESOURCE_BASE gets an opaque token
+   * for it (its `aud`); any other is refused with invalid_target.
+   */
+  resourceIndicators?: boolean
 }
+
+export const RESOURCE_BASE = 'https://api.example.test/'
 
 export interface AuthorizationServer {
   issuer: string
@@ -49,7 +73,7 @@ export interface AuthorizationServer {
   /** Revokes a token through the revocation endpoint (RFC 7009), as an administrator would. */
   revoke (token: string): Promise<void>
   /** What the server knows of an access token: null when unknown, expired or revoked. */
-  lookup (token: string): Promise<{ clientId: string, accountId: string | null, scope: string | null } | null>
+  lookup (token: string): Promise<{ clientId: string, accountId: string | null, scope: string | null, aud?: string } | null>
   /** Refresh tokens the server has issued, in order, spent or not. */
   issuedRefreshTokens: string[]
   close (): Promise<void>
@@ -71,10 +95,36 @@ export async function startAuthorizationServer (t: Teardown, options: Authorizat
       response_types: ['code'],
       redirect_uris: [REDIRECT_URI],
       scope: 'openid offline_access api:read'
-    }],
+    }, {
+      client_id: POST_CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_post' as const,
+      scope: 'api:read'
+    }, ...(options.jwtClientKeys === undefined
+      ? []
+      : [{
+          client_id: JWT_CLIENT_ID,
+          grant_types: ['client_credentials'],
+          response_types: [],
+          redirect_uris: [],
+          token_endpoint_auth_method: 'private_key_jwt' as const,
+          jwks: { keys: options.jwtClientKeys as never[] },
+          scope: 'api:read'
+        }])],
     scopes: ['openid', 'offline_access', 'api:read'],
     features: {
       clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: options.resourceIndicators === true,
+        // Opaque tokens, so the protected API can look them up as it does the others.
+        getResourceServerInfo: async (_ctx, resource) => {
+          if (!resource.startsWith(RESOURCE_BASE)) throw new errors.InvalidTarget()
+          return { scope: 'api:read', audience: resource, accessTokenFormat: 'opaque' }
+        }
+      },
       revocation: { enabled: true },
       devInteractions: { enabled: false }
     },
@@ -101,13 +151,19 @@ export async function startAuthorizationServer (t: Teardown, options: Authorizat
     if (/^Basic /i.test(ctx.get('authorization'))) return 'basic'
     return ctx.oidc.params?.client_id ? 'body' : 'none'
   }
+  const detailsOf = (ctx: KoaContextWithOIDC): Pick<TokenEndpointCall, 'clientId' | 'assertion' | 'secretInBody' | 'resources'> => ({
+    clientId: ctx.oidc.client?.clientId ?? (ctx.oidc.params?.client_id as string | undefined) ?? null,
+    assertion: (ctx.oidc.params?.client_assertion as string | undefined) ?? null,
+    secretInBody: typeof ctx.oidc.params?.client_secret === 'string',
+    resources: ([] as unknown[]).concat(ctx.oidc.params?.resource ?? []).map(String)
+  })
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
-    calls.push({ grantType: String(ctx.oidc.params?.grant_type), error: null, clientAuth: clientAuthOf(ctx), at: Date.now() })
+    calls.push({ grantType: String(ctx.oidc.params?.grant_type), error: null, clientAuth: clientAuthOf(ctx), ...detailsOf(ctx), at: Date.now() })
     const body = ctx.body as { refresh_token?: string }
     if (body.refresh_token) issuedRefreshTokens.push(body.refresh_token)
   })
   provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string }) => {
-    calls.push({ grantType: String(ctx.oidc.params?.grant_type), error: err.error ?? 'unknown', clientAuth: clientAuthOf(ctx), at: Date.now() })
+    calls.push({ grantType: String(ctx.oidc.params?.grant_type), error: err.error ?? 'unknown', clientAuth: clientAuthOf(ctx), ...detailsOf(ctx), at: Date.now() })
   })
   provider.on('server_error', () => {})
 
@@ -157,7 +213,8 @@ export async function startAuthorizationServer (t: Teardown, options: Authorizat
     async lookup (token) {
       const found = await provider.AccessToken.find(token) ?? await provider.ClientCredentials.find(token)
       if (!found) return null
-      return { clientId: String(found.clientId), accountId: (found as { accountId?: string }).accountId ?? null, scope: found.scope ?? null }
+      const aud = (found as { aud?: string }).aud
+      return { clientId: String(found.clientId), accountId: (found as { accountId?: string }).accountId ?? null, scope: found.scope ?? null, ...(aud === undefined ? {} : { aud }) }
     },
     close
   }

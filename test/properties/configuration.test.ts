@@ -8,6 +8,7 @@ import t from 'tap'
 import configPlugin from '../../plugins/config.js'
 import type { GatewayConfig } from '../../src/config/gatewayConfig.js'
 import { configSchema } from '../../src/config/schema.js'
+import { CLIENT_AUTH_METHODS, SIGNING_ALGS } from '../../src/grants/clientAuth.js'
 import { ConfigError } from '../../src/errors.js'
 
 // The most a timer can wait: Node turns a longer delay into 1 ms (TimeoutOverflowWarning).
@@ -36,6 +37,13 @@ const USABLE: Record<string, (config: GatewayConfig) => boolean> = {
   OAUTH_CLIENT_ID: () => true,
   OAUTH_CLIENT_SECRET: () => true,
   OAUTH_SCOPE: () => true,
+  OAUTH_CLIENT_AUTH: (c) => c.oauthClient?.auth === undefined || (CLIENT_AUTH_METHODS as readonly string[]).includes(c.oauthClient.auth.method),
+  OAUTH_PRIVATE_KEY_FILE: (c) => c.oauthClient?.auth?.privateKey == null || isAbsolute(c.oauthClient.auth.privateKey.path),
+  OAUTH_KEY_ID: () => true,
+  OAUTH_SIGNING_ALG: (c) => c.oauthClient?.auth?.privateKey == null || c.oauthClient.auth.privateKey.signingAlg === null || (SIGNING_ALGS as readonly string[]).includes(c.oauthClient.auth.privateKey.signingAlg),
+  OAUTH_AUDIENCE: (c) => (c.oauthClient?.audience ?? ['a']).every((value) => value !== '' && value === value.trim()),
+  OAUTH_RESOURCE: (c) => (c.oauthClient?.resource ?? []).every((value) => URL.canParse(value) && !value.includes('#')),
+  OAUTH_CLIENT_ASSERTION_FILE: (c) => c.oauthClient?.auth?.assertionFile == null || isAbsolute(c.oauthClient.auth.assertionFile.path),
   TOKEN_REFRESH_INTERVAL: (c) => finiteIn(c.refreshIntervalMs, Number.MIN_VALUE, MAX_TIMER_MS),
   TOKEN_EXPIRY_BUFFER: (c) => finiteIn(c.expiryBufferMs, 0, Number.MAX_VALUE),
   TOKEN_REFRESH_TIMEOUT: (c) => Number.isInteger(c.refreshTimeoutMs) && finiteIn(c.refreshTimeoutMs, 1, MAX_TIMER_MS),

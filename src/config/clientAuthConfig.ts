@@ -1,0 +1,106 @@
+// Which fields each client authentication method needs and forbids, checked alike for the
+// environment (OAUTH_*) and for a credential of TOKENGATE_CONFIG's file; key and assertion files
+// are read once here so that a wrong one stops the start, not the first refresh.
+import { resolve } from 'node:path'
+import { checkJwt, parseSigningKey, type ClientAuthMethod, type SigningAlg } from '../grants/clientAuth.js'
+import { readBoundedFile } from './boundedFile.js'
+
+/** The most read from a key or assertion file. */
+const AUTH_FILE_MAX_BYTES = 64 * 1024
+
+/** A file the grant reads again for each token request; `field` names it in errors. */
+export interface AuthFile {
+  path: string
+  field: string
+}
+
+/** An explicitly chosen client authentication (OAuthClientConfig.auth); absent: HTTP Basic with a secret, client_id alone without. */
+export interface ClientAuthConfig {
+  method: ClientAuthMethod
+  /** private_key_jwt. */
+  privateKey: (AuthFile & { keyId: string | null, signingAlg: SigningAlg | null }) | null
+  /** client_assertion_file. */
+  assertionFile: AuthFile | null
+}
+
+export type ClientAuthKey = 'clientAuth' | 'clientSecret' | 'privateKeyFile' | 'keyId' | 'signingAlg' | 'clientAssertionFile'
+
+export interface ClientAuthInput {
+  method: ClientAuthMethod | undefined
+  hasSecret: boolean
+  privateKeyFile: string | undefined
+  keyId: string | undefined
+  signingAlg: SigningAlg | undefined
+  clientAssertionFile: string | undefined
+  clientCredentials: boolean
+}
+
+export interface ClientAuthContext {
+  /** How the messages name a key: `OAUTH_PRIVATE_KEY_FILE`, or `privateKeyFile` in a file. */
+  names: Record<ClientAuthKey, string>
+  /** Where a key's problem goes: the variable, or the place in the file. */
+  report: (key: ClientAuthKey, message: string) => void
+  /** The label of a file in refresh errors: `OAUTH_PRIVATE_KEY_FILE`, `credentials.graph.privateKeyFile`. */
+  field: (key: 'privateKeyFile' | 'clientAssertionFile') => string
+  /** Relative paths are read from here (the working directory, or the file's folder). */
+  directory: string
+}
+
+const KEY_FIELDS = ['privateKeyFile', 'keyId', 'signingAlg'] as const
+
+/**
+ * The explicit client authentication, or undefined when none was chosen (then the caller's
+ * rules for a secret hold, as before there was a choice). Problems go to `context.report`.
+ */
+export function resolveClientAuth (input: ClientAuthInput, context: ClientAuthContext): ClientAuthConfig | undefined {
+  const { names, report } = context
+  const method = input.method
+  const onlyWith = (key: ClientAuthKey, wanted: ClientAuthMethod): void => {
+    if (input[key as keyof ClientAuthInput] !== undefined) report(key, `is used only with ${names.clientAuth} ${wanted}`)
+  }
+  if (method !== 'private_key_jwt') for (const key of KEY_FIELDS) onlyWith(key, 'private_key_jwt')
+  if (method !== 'client_assertion_file') onlyWith('clientAssertionFile', 'client_assertion_file')
+  if (method === undefined) return undefined
+
+  const usesSecret = method === 'client_secret_basic' || method === 'client_secret_post'
+  if (usesSecret && !input.hasSecret) report('clientSecret', `is required when ${names.clientAuth} is ${method}`)
+  if (!usesSecret && input.hasSecret) report('clientSecret', `must not be set when ${names.clientAuth} is ${method} (the secret would never be sent)`)
+  // RFC 6749 §4.4: the client credentials grant is for confidential clients only.
+  if (method === 'none' && input.clientCredentials) report('clientAuth', 'cannot be none for the client credentials grant (confidential clients only)')
+
+  const config: ClientAuthConfig = { method, privateKey: null, assertionFile: null }
+  if (method === 'private_key_jwt') {
+    const path = requiredFile(input.privateKeyFile, 'privateKeyFile', method, context, (text) => parseSigningKey(text, input.signingAlg ?? null))
+    if (path !== null) config.privateKey = { path, field: context.field('privateKeyFile'), keyId: input.keyId ?? null, signingAlg: input.signingAlg ?? null }
+  }
+  if (method === 'client_assertion_file') {
+    const path = requiredFile(input.clientAssertionFile, 'clientAssertionFile', method, context, checkJwt)
+    if (path !== null) config.assertionFile = { path, field: context.field('clientAssertionFile') }
+  }
+  return config
+}
+
+// Read once at start-up through the same parser the refresh uses; the absolute path, or null.
+function requiredFile (given: string | undefined, key: 'privateKeyFile' | 'clientAssertionFile', method: ClientAuthMethod, context: ClientAuthContext, parse: (text: string) => unknown): string | null {
+  if (given === undefined) {
+    context.report(key, `is required when ${context.names.clientAuth} is ${method}`)
+    return null
+  }
+  const path = resolve(context.directory, given)
+  const read = readBoundedFile(path, AUTH_FILE_MAX_BYTES)
+  let problem: string | null = 'problem' in read ? read.problem : null
+  if (problem === null) {
+    const text = (read as { text: string }).text.trim()
+    try {
+      if (text === '') throw new Error('is empty')
+      parse(text)
+    } catch (err) {
+      problem = `${path} ${(err as Error).message}`
+    }
+  }
+  if (problem !== null) {
+    context.report(key, problem)
+    return null
+  }
+  return path
+}

@@ -1,0 +1,133 @@
+// How the gateway's client proves itself to the token endpoint (RFC 6749 §2.3, RFC 7521/7523):
+// a shared secret by HTTP Basic or in the form, no secret at all (a public client), a JWT it signs
+// with its own private key, or a JWT the platform writes for it (workload identity).
+import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto'
+import { SignJWT } from 'jose'
+import type { Clock } from '../utils/clock.js'
+import type { SecretFile } from '../utils/secretFile.js'
+
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt', 'client_assertion_file'] as const
+export type ClientAuthMethod = typeof CLIENT_AUTH_METHODS[number]
+
+export const SIGNING_ALGS = ['RS256', 'PS256', 'ES256'] as const
+export type SigningAlg = typeof SIGNING_ALGS[number]
+
+/** RFC 7523 §2.2: the client_assertion_type of a JWT used as client authentication. */
+export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+
+// Short, so a captured assertion is soon worthless; long enough for a clock a little behind.
+export const ASSERTION_LIFETIME_SECONDS = 120
+
+/** A private key from a PEM file and the algorithm it signs with. */
+export interface SigningKey {
+  key: KeyObject
+  alg: SigningAlg
+}
+
+/**
+ * Parses a PEM private key (RSA, or EC on P-256) and settles its algorithm: the one asked for
+ * when it suits the key, else RS256 for RSA and ES256 for EC. Messages never quote the text.
+ */
+export function parseSigningKey (pem: string, wanted: SigningAlg | null): SigningKey {
+  let key: KeyObject
+  try {
+    key = createPrivateKey(pem)
+  } catch {
+    throw new Error('is not a PEM private key (PKCS#8, PKCS#1 or SEC 1)')
+  }
+  if (key.asymmetricKeyType === 'rsa') {
+    if (wanted === 'ES256') throw new Error('holds an RSA key, which cannot sign ES256 (use RS256 or PS256)')
+    return { key, alg: wanted ?? 'RS256' }
+  }
+  if (key.asymmetricKeyType === 'ec') {
+    if (key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('holds an EC key that is not on P-256 (ES256 needs P-256)')
+    if (wanted !== null && wanted !== 'ES256') throw new Error(`holds an EC key, which cannot sign ${wanted} (use ES256)`)
+    return { key, alg: 'ES256' }
+  }
+  throw new Error('must hold an RSA or EC private key')
+}
+
+// Three base64url parts, the first a JSON object: enough to tell a JWT from a wrong file, while
+// its signature and claims are the identity provider's to judge.
+export function checkJwt (text: string): string {
+  const parts = text.split('.')
+  let header: unknown = null
+  if (parts.length === 3 && parts.every((part) => /^[A-Za-z0-9_-]+$/.test(part))) {
+    try {
+      header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'))
+    } catch {}
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error('does not hold a JWT (three base64url parts)')
+  return text
+}
+
+/** Adds the client's authentication to one token request: form parameters, headers, or both. */
+export type ClientAuthenticator = (form: URLSearchParams, headers: Record<string, string>) => Promise<void>
+
+/** RFC 6749 §2.3.1: id and secret each form-encoded before they are joined for HTTP Basic, so ':' or '+' survive. */
+export function basicAuthorization (client: { clientId: string, clientSecret: string }): string {
+  return `Basic ${Buffer.from(`${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`).toString('base64')}`
+}
+
+function formEncode (value: string): string {
+  return new URLSearchParams([['', value]]).toString().slice(1)
+}
+
+export interface ClientAuthOptions {
+  method: ClientAuthMethod
+  clientId: string
+  /** The secret of the moment (a file's may change); client_secret_basic and client_secret_post. */
+  secret?: () => string
+  /** private_key_jwt: the key file, and the kid to name it by. */
+  privateKey?: SecretFile<SigningKey>
+  keyId?: string | null
+  /** client_assertion_file: the platform's JWT. */
+  assertion?: SecretFile<string>
+  /** The assertion's audience (RFC 7523 §3: the token endpoint). */
+  tokenUrl: string
+  now: Clock
+}
+
+/** The authenticator of a method; the configuration guarantees what each method needs. */
+export function clientAuthenticator (options: ClientAuthOptions): ClientAuthenticator {
+  const { clientId } = options
+  switch (options.method) {
+    case 'client_secret_basic':
+      return async (_form, headers) => {
+        headers.authorization = basicAuthorization({ clientId, clientSecret: options.secret!() })
+      }
+    case 'client_secret_post':
+      return async (form) => {
+        form.set('client_id', clientId)
+        form.set('client_secret', options.secret!())
+      }
+    case 'none':
+      return async (form) => { form.set('client_id', clientId) }
+    case 'private_key_jwt':
+      return async (form) => {
+        const { key, alg } = options.privateKey!.read()
+        const nowSeconds = Math.floor(options.now() / 1000)
+        // A fresh jti each time: servers refuse a replayed assertion (RFC 7523 §3, item 7).
+        const assertion = await new SignJWT({})
+          .setProtectedHeader(options.keyId ? { alg, typ: 'JWT', kid: options.keyId } : { alg, typ: 'JWT' })
+          .setIssuer(clientId)
+          .setSubject(clientId)
+          .setAudience(options.tokenUrl)
+          .setJti(randomUUID())
+          .setIssuedAt(nowSeconds)
+          .setExpirationTime(nowSeconds + ASSERTION_LIFETIME_SECONDS)
+          .sign(key)
+        setAssertion(form, clientId, assertion)
+      }
+    case 'client_assertion_file':
+      return async (form) => { setAssertion(form, clientId, options.assertion!.read()) }
+  }
+}
+
+// client_id beside the assertion is optional (RFC 7521 §4.2) but lets servers find the client
+// before parsing the JWT; several (oidc-provider, Entra) expect it.
+function setAssertion (form: URLSearchParams, clientId: string, assertion: string): void {
+  form.set('client_id', clientId)
+  form.set('client_assertion_type', JWT_BEARER_ASSERTION_TYPE)
+  form.set('client_assertion', assertion)
+}
