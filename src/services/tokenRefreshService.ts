@@ -131,7 +131,7 @@ export class TokenRefreshService implements SharedTokenHolder {
   private closing = false
   /** Resolved by close(): a retry's backoff ends at once instead of holding the shutdown. */
   private readonly closed: Promise<void>
-  private markClosed: () => void = () => {}
+  private markClosed!: () => void
   private readonly maxAccessTokenBytes: number
   private readonly timers: Timers
   /** Set once refresh-ahead is on: the timer that refreshes at the current token's refresh time. */

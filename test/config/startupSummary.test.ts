@@ -2,7 +2,8 @@
 import t from 'tap'
 import { resolveConfig } from '../../src/config/gatewayConfig.js'
 import { DEFAULT_TOKEN_REFRESH_URL } from '../../src/config/schema.js'
-import { defaultRefreshUrlWarning, loopbackInContainerWarning, startupSummary } from '../../src/config/startupSummary.js'
+import type { GatewayDefinition } from '../../src/config/gatewayDefinition.js'
+import { defaultRefreshUrlWarning, loopbackInContainerWarning, routesSummary, startupSummary } from '../../src/config/startupSummary.js'
 import { validate } from '../helpers/config.js'
 
 function config (env: Record<string, string>): ReturnType<typeof resolveConfig> {
@@ -45,4 +46,22 @@ t.test('loopback inside a container is warned about; outside one, or on all inte
   t.match(loopbackInContainerWarning(loopback, true), /^HOST=127\.0\.0\.1 inside a container: only the container itself can reach the gateway/)
   t.equal(loopbackInContainerWarning(loopback, false), null)
   t.equal(loopbackInContainerWarning(config({ UPSTREAM_URL: 'https://api.example.com', HOST: '0.0.0.0' }), true), null)
+})
+
+t.test('with a configuration file: every route, where it goes and with which credential; never a token', async (t) => {
+  const summary = routesSummary({
+    file: '/etc/tokengate/gateway.yaml',
+    credentials: [
+      { name: 'chat', accessToken: 'secret-access-token', refreshToken: 'secret-refresh-token' },
+      { name: 'graph', accessToken: null, refreshToken: null }
+    ] as unknown as GatewayDefinition['credentials'],
+    routes: [
+      { path: '/chat', upstream: new URL('https://api.example.com/v1/'), credential: 'chat', timeoutMs: 30_000 },
+      { path: '/graph', upstream: new URL('https://graph.example.com'), credential: 'graph', timeoutMs: 60_000 }
+    ]
+  })
+  t.equal(summary.msg, 'tokengate serving 2 route(s) with 2 credential(s) from /etc/tokengate/gateway.yaml: ' +
+    '/chat -> https://api.example.com/v1 (credential chat), /graph -> https://graph.example.com (credential graph)')
+  t.same(summary.fields, { file: '/etc/tokengate/gateway.yaml', routes: ['/chat', '/graph'], credentials: ['chat', 'graph'] })
+  t.notOk(JSON.stringify(summary).includes('secret'), 'no token')
 })

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
+import { seedFingerprint } from '../../src/stores/seedFingerprint.js'
 import { startGateway } from '../helpers/app.js'
 import { emptyWorkdir } from '../helpers/process.js'
 import { echoUpstream, identityProvider } from '../helpers/servers.js'
@@ -176,4 +177,51 @@ t.test('WebSockets on a route: the prefix rewritten, the route\'s credential in 
   const received = new Promise<string>((resolve) => upstream.once('message', (data) => resolve(String(data))))
   client.send('hello through /live')
   t.equal(await received, 'hello through /live')
+})
+
+t.test('a credential without a refresh token: its refresh is off, and the start-up says so for it', async (t) => {
+  const a = await identityProvider(t)
+  const upstream = await echoUpstream(t)
+  const file = join(emptyWorkdir(), 'tokengate.yaml')
+  writeFileSync(file, `credentials:\n  fixed:\n    tokenUrl: ${a.refreshUrl}\n    accessToken: \${FIXED_TOKEN}\nroutes:${route('/fixed', upstream.url, 'fixed')}\n`)
+  const gw = await startGateway(t, { TOKENGATE_CONFIG: file, FIXED_TOKEN: a.mint(3600) })
+  t.match(gw.logText(), /Token refresh is disabled for credential fixed: it has no refresh token/)
+  t.match(await (await request(`${gw.url}/health/token/fixed`)).body.json(), { refreshEnabled: false, nextCheckAt: null })
+})
+
+t.test('SIGHUP in this process reloads; a reload that fails for another reason than the file changes nothing', async (t) => {
+  const { url, gw, write, upstream } = await setup(t)
+  write(`credentials:${credential('a')}\nroutes:${route('/a', `${upstream.url}/a-up`, 'a')}\n`)
+  process.emit('SIGHUP', 'SIGHUP')
+  for (let i = 0; i < 100 && !gw.logText().includes('Configuration reloaded'); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.match(gw.logText(), /SIGHUP: reloading the configuration/)
+  t.match(gw.logText(), /Configuration reloaded from .*: removed b; kept a/)
+  t.equal((await request(`${url}/b/x`)).statusCode, 404)
+
+  gw.app.reloadGatewayDefinition = () => { throw Object.assign(new Error('cannot read {"refreshToken":"rt_leak"}'), { code: 'EIO' }) }
+  t.same(await gw.app.reloadConfiguration(), { applied: false, changes: null })
+  t.match(gw.logText(), /Configuration reload failed; the running configuration stays/)
+  t.notOk(gw.logText().includes('rt_leak'), 'a foreign error\'s message is not logged')
+  t.equal((await request(`${url}/a/x`)).statusCode, 200)
+})
+
+t.test('one token file: a damaged entry of one credential loses only itself', async (t) => {
+  const { env } = await setup(t)
+  const dir = emptyWorkdir()
+  const tokens = join(dir, 'tokens.json')
+  // Seeded from b's configured tokens, so the stored (rotated) ones win at start-up.
+  const kept = { accessToken: 'opaque-kept-b', refreshToken: 'rt-kept-b', expiresAtMs: null, version: 4, seedFingerprint: seedFingerprint(env.B_AUTH_TOKEN, env.B_REFRESH_TOKEN), updatedAt: new Date().toISOString() }
+  writeFileSync(tokens, JSON.stringify({ credentials: { a: { accessToken: 5 }, b: kept } }))
+  const gw = await startGateway(t, { ...env, TOKEN_STORE: 'file', TOKEN_STORE_PATH: tokens })
+  t.match(gw.logText(), /The stored tokens of credential a cannot be used .*; starting from credentials\.a\.accessToken, and its entry is replaced at the next save/)
+  t.equal(await gw.app.getValidAccessToken('a'), env.A_AUTH_TOKEN, 'a starts from its configured token')
+  t.equal(await gw.app.getValidAccessToken('b'), 'opaque-kept-b', 'b from its entry')
+  await gw.app.close()
+
+  // Without a token to start from, the damaged entry stops start-up, naming it.
+  writeFileSync(tokens, JSON.stringify({ credentials: { a: { accessToken: 5 }, b: kept } }))
+  const withoutToken = join(dir, 'no-token.yaml')
+  writeFileSync(withoutToken, `credentials:\n  a:\n    tokenUrl: https://idp.example/token\nroutes:${route('/a', 'http://127.0.0.1:9', 'a')}\n`)
+  await t.rejects(startGateway(t, { TOKENGATE_CONFIG: withoutToken, TOKEN_STORE: 'file', TOKEN_STORE_PATH: tokens }),
+    { message: /TOKEN_STORE_PATH .* and no credentials\.a\.accessToken is set to start from: repair or remove the entry of credential a/ })
 })
