@@ -15,7 +15,9 @@ export const GATEWAY_ENTRY = join(DIST, 'src', 'server.js')
 export const GATEWAY_NODE_ARGS = nodeArgsOfStartScript(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start)
 
 export function nodeArgsOfStartScript (script: string): string[] {
+  // `exec` (so that node, not a shell, receives the container's signals) is not a node flag.
   const words = script.trim().split(/\s+/)
+  if (words[0] === 'exec') words.shift()
   if (words[0] !== 'node' || words.length < 2) throw new Error(`npm start is not "node [flags] ENTRY": ${script}`)
   return words.slice(1, -1)
 }
