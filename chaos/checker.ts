@@ -52,7 +52,8 @@ export function check (history: History): { rotations: number, violations: strin
   }
 
   // Client errors outside every fault window (extended by GRACE_MS) are violations.
-  const covers = (w: FaultWindow, o: ClientOutcome): boolean => (w.replica === null || w.replica === o.replica) && o.at >= w.start && o.at <= w.end + GRACE_MS
+  // A request covers its whole life: one sent just before a replica was stopped fails in the window.
+  const covers = (w: FaultWindow, o: ClientOutcome): boolean => (w.replica === null || w.replica === o.replica) && o.at + o.ms >= w.start && o.at <= w.end + GRACE_MS
   const worst = new Map<string, { errors: number, longestMs: number }>()
   let failed = 0
   for (const outcome of history.clients) {

@@ -316,7 +316,12 @@ await sleep(10_000)
 run.going = false
 await Promise.allSettled([...load, forcer, storePoller])
 for (const replica of replicas) await replica.server?.stop()
-await new Promise((resolve) => setTimeout(resolve, 200))
+// The last word of the store, once no gateway can write any more (the poller has stopped).
+const final = await watcher.get(`${KEY}:tokens`).catch(() => null)
+if (final !== null) {
+  const record = JSON.parse(final) as { version: number, refreshToken: string }
+  if (record.version !== lastSeen) store.push({ at: Date.now(), version: record.version, refreshToken: record.refreshToken })
+}
 watcher.disconnect()
 listener.disconnect()
 await stopRedis()
