@@ -112,7 +112,10 @@ export class ChaosProvider {
       call.status = status
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
     }
-    if (res.destroyed || res.socket === null || res.socket.destroyed) { call.outcome = 'abandoned'; return }
+    // A caller killed mid-call has closed its end (FIN), which leaves this socket writable: its
+    // readable side having ended, not its state, tells that nobody is left to read the answer.
+    const socket = res.socket
+    if (res.destroyed || socket === null || socket.destroyed || socket.readableEnded) { call.outcome = 'abandoned'; return }
     if (fault === '5xx') { call.outcome = '5xx'; json(503, { error: 'unavailable' }); return }
     const state = this.tokens.get(call.presented)
     if (state === undefined) { call.outcome = 'unknown'; json(400, { error: 'invalid_grant' }); return }

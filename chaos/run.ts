@@ -163,7 +163,7 @@ const pick = <T>(items: T[]): T => items[Math.floor(Math.random() * items.length
 // is contended and the run reaches many rotations with 30-second tokens.
 const forcer = (async () => {
   while (run.going) {
-    await sleep(1_800)
+    await sleep(1_200)
     const up = upReplicas()
     if (up.length > 0) { adminRefresh(pick(up)).catch(() => {}); adminRefresh(pick(up)).catch(() => {}) }
   }
