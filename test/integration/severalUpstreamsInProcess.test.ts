@@ -7,6 +7,7 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { seedFingerprint } from '../../src/stores/seedFingerprint.js'
 import { startGateway } from '../helpers/app.js'
+import { startLocalServer } from '../helpers/localServer.js'
 import { emptyWorkdir } from '../helpers/process.js'
 import { echoUpstream, identityProvider } from '../helpers/servers.js'
 import { openClient, startWsUpstream } from '../helpers/webSockets.js'
@@ -224,4 +225,25 @@ t.test('one token file: a damaged entry of one credential loses only itself', as
   writeFileSync(withoutToken, `credentials:\n  a:\n    tokenUrl: https://idp.example/token\nroutes:${route('/a', 'http://127.0.0.1:9', 'a')}\n`)
   await t.rejects(startGateway(t, { TOKENGATE_CONFIG: withoutToken, TOKEN_STORE: 'file', TOKEN_STORE_PATH: tokens }),
     { message: /TOKEN_STORE_PATH .* and no credentials\.a\.accessToken is set to start from: repair or remove the entry of credential a/ })
+})
+
+t.test('clientSecretFile: a rotated secret is used from the next token request on, without a reload', async (t) => {
+  const secrets: string[] = []
+  const tokenServer = await startLocalServer((req, res) => {
+    secrets.push(decodeURIComponent(Buffer.from(String(req.headers.authorization).slice('Basic '.length), 'base64').toString().split(':')[1]))
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: `opaque-${secrets.length}`, expires_in: 3600 }))
+  })
+  t.teardown(() => tokenServer.close())
+  const upstream = await echoUpstream(t)
+  const dir = emptyWorkdir()
+  writeFileSync(join(dir, 'graph-secret'), 'first-secret\n')
+  const file = join(dir, 'tokengate.yaml')
+  writeFileSync(file, `credentials:\n  graph:\n    grant: client_credentials\n    tokenUrl: ${tokenServer.url}/token\n    clientId: gateway\n    clientSecretFile: graph-secret\nroutes:${route('/graph', upstream.url, 'graph')}\n`)
+  const gw = await startGateway(t, { TOKENGATE_CONFIG: file, GATEWAY_ADMIN_KEY: ADMIN_KEY })
+  t.match(await (await request(`${gw.url}/graph/x`)).body.json(), { authorization: 'Bearer opaque-1' })
+  writeFileSync(join(dir, 'graph-secret'), 'second-secret')
+  const forced = await request(`${gw.url}/admin/token/refresh`, { method: 'POST', headers: { 'x-admin-key': ADMIN_KEY } })
+  t.equal(forced.statusCode, 200)
+  t.same(secrets, ['first-secret', 'second-secret'], 'the file read again at the next token request')
+  t.notOk(gw.logText().includes('second-secret'), 'never logged')
 })
