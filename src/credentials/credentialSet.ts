@@ -80,7 +80,8 @@ export class CredentialSet implements Iterable<Credential> {
     for (const credential of opened) next.set(credential.name, credential)
     const removed = [...this.byName.values()].filter((credential) => !next.has(credential.name))
     changes.removed = removed.map((credential) => credential.name)
-    this.byName = next
+    // In the configuration's order (health lists them so), whichever were kept or opened.
+    this.byName = new Map(configs.map((config) => [config.name, next.get(config.name)!]))
     for (const credential of opened) this.announce(credential)
     await this.retireAll(removed)
     return changes

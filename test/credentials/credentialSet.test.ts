@@ -92,3 +92,11 @@ t.test('close closes every credential once', async (t) => {
   t.equal(set.size, 0)
   t.equal(set.get('a'), undefined)
 })
+
+t.test('after a reload the credentials are in the configuration\'s order', async (t) => {
+  const o = opener()
+  const set = new CredentialSet(o.open)
+  await set.apply([config('a'), config('b')])
+  await set.apply([config('a', 'https://changed.example/'), config('b')])
+  t.same([...set].map((c) => c.name), ['a', 'b'], 'the replaced a stays first')
+})
