@@ -20,23 +20,31 @@ t.test('4-second tokens, the default 30-minute interval, 7 s without a request: 
     TOKEN_REFRESH_URL: idp.refreshUrl
   })
   await gw.waitForOutput(/Starting automatic token refresh every 30 minutes/)
+  const readyAt = Date.now()
   await new Promise((resolve) => setTimeout(resolve, 7000))
 
   t.equal(upstream.received.length, 0, 'no request reached the upstream')
   t.ok(idp.calls.length >= 3, `renewed ${idp.calls.length} times in 7 s (every 2 s: half of a 4-second life)`)
   t.ok(idp.calls.every((call) => call.status === 200), 'every renewal presented the current refresh token')
-  // Each token lived 4 s from its issue: the next renewal came before that.
+  // Each token lived 4 s from its issue: the next renewal came before that. A gateway that was
+  // itself slower than that to start (a loaded machine) renews at once when it is ready.
   const issuedAt = [startedAt, ...idp.calls.map((call) => call.at)]
-  for (let i = 1; i < issuedAt.length; i++) {
+  t.ok(issuedAt[1] - startedAt < 4000 || issuedAt[1] - readyAt < 1000,
+    `renewal 1 came ${issuedAt[1] - startedAt} ms after the first token was issued, ${issuedAt[1] - readyAt} ms after the gateway was ready`)
+  for (let i = 2; i < issuedAt.length; i++) {
     t.ok(issuedAt[i] - issuedAt[i - 1] < 4000, `renewal ${i} came ${issuedAt[i] - issuedAt[i - 1]} ms after the token before it was issued`)
   }
-  // A renewal the provider has answered may not have ended yet (it is counted when it has): wait for it.
+  // A renewal the provider has answered may not have ended yet (it is counted when it has): wait
+  // for it. A start-up slower than half the token's life (a loaded machine) makes the first renewal
+  // the start-up refresh; every other one is the timer's.
+  const background = (text: string): number => counter(text, 'refresh-ahead') + counter(text, 'startup')
   let metrics = await (await request(`${gw.url}/metrics`)).body.text()
-  for (let waited = 0; counter(metrics, 'refresh-ahead') < idp.calls.length && waited < 3000; waited += 50) {
+  for (let waited = 0; background(metrics) < idp.calls.length && waited < 3000; waited += 50) {
     await new Promise((resolve) => setTimeout(resolve, 50))
     metrics = await (await request(`${gw.url}/metrics`)).body.text()
   }
-  t.equal(counter(metrics, 'refresh-ahead'), idp.calls.length, 'all by the refresh-ahead timer')
+  t.equal(background(metrics), idp.calls.length, 'all in the background, none by a request')
+  t.ok(counter(metrics, 'refresh-ahead') >= idp.calls.length - 1, 'all but at most the first by the refresh-ahead timer')
   t.equal(counter(metrics, 'request'), 0)
   const health = await request(`${gw.url}/health/token`)
   t.equal(health.statusCode, 200)
