@@ -5,12 +5,11 @@ import { resolve } from 'node:path'
 import { MAX_TIMER_MS } from './schema.js'
 import { readBoundedFile } from './boundedFile.js'
 import {
-  addProblem, checkKeys, choiceField, isGiven, isMapping, numberField, placeOf, stringField, urlField,
+  addProblem, checkKeys, choiceField, interpolatedString, isGiven, isMapping, numberField, placeOf, stringField, urlField,
   type FileContext, type Mapping
 } from './fileFields.js'
 import type { CredentialConfig, SecretField } from './gatewayDefinition.js'
 import { CREDENTIAL_NAME } from './gatewayDefinition.js'
-import { interpolate } from './interpolation.js'
 import type { OAuthClientConfig, TokenGrantKind } from './gatewayConfig.js'
 import { SCOPE_PROBLEM, normaliseScope } from './oauthScope.js'
 import { resolveClientAuth, type ClientAuthKey } from './clientAuthConfig.js'
@@ -165,16 +164,7 @@ function stringListField (raw: Mapping, key: string, place: string, context: Fil
 }
 
 function listItem (item: unknown, place: string, context: FileContext): string | null {
-  if (typeof item !== 'string') {
-    addProblem(context, place, 'must be a string')
-    return null
-  }
-  const result = interpolate(item, context.variables)
-  if ('problems' in result) {
-    for (const problem of result.problems) addProblem(context, place, problem)
-    return null
-  }
-  const text = result.value.trim()
+  const text = interpolatedString(item, place, context)
   if (text === '') addProblem(context, place, 'must not be empty')
   return text === '' ? null : text
 }

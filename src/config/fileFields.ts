@@ -61,19 +61,22 @@ export function isGiven (mapping: Mapping, key: string): boolean {
  */
 export function stringField (mapping: Mapping, key: string, place: string, context: FileContext): string | null | undefined {
   if (!isGiven(mapping, key)) return undefined
-  const raw = mapping[key]
-  const where = placeOf(place, key)
+  const value = interpolatedString(mapping[key], placeOf(place, key), context)
+  return value === '' ? undefined : value
+}
+
+/** A string value at `place`, `${VAR}` resolved and trimmed; null when it is none (the problem is reported). */
+export function interpolatedString (raw: unknown, place: string, context: FileContext): string | null {
   if (typeof raw !== 'string') {
-    addProblem(context, where, 'must be a string')
+    addProblem(context, place, 'must be a string')
     return null
   }
   const result = interpolate(raw, context.variables)
   if ('problems' in result) {
-    for (const problem of result.problems) addProblem(context, where, problem)
+    for (const problem of result.problems) addProblem(context, place, problem)
     return null
   }
-  const value = result.value.trim()
-  return value === '' ? undefined : value
+  return result.value.trim()
 }
 
 /** A string field that must be given: undefined is reported as missing. */
