@@ -56,7 +56,7 @@ async function tokenPlugin (fastify: FastifyInstance): Promise<void> {
   }
 
   // The single credential, or the first of several, for what has no credential of its own to name.
-  const primary = (): Credential => credentials[Symbol.iterator]().next().value as Credential
+  const primary = (): Credential => credentials.first()
   fastify.decorate('credentials', credentials)
   fastify.decorate('tokenService', { getter: () => primary().service })
   fastify.decorate('getValidAccessToken', (name?: string) => {

@@ -61,7 +61,7 @@ export default async function adminRoutes (fastify: FastifyInstance): Promise<vo
     const name = (request.query as { credential?: unknown }).credential
     if (name === undefined) {
       if (fastify.credentials.size > 1) throw new CredentialRequiredError([...fastify.credentials].map((c) => c.name).join(', '))
-      return fastify.credentials[Symbol.iterator]().next().value as Credential
+      return fastify.credentials.first()
     }
     const credential = typeof name === 'string' ? fastify.credentials.get(name) : undefined
     if (credential === undefined) throw new UnknownCredentialError()

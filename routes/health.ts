@@ -26,7 +26,7 @@ export default async function healthRoutes (fastify: FastifyInstance): Promise<v
   fastify.get('/health/token', async (_request, reply) => {
     reply.header('cache-control', 'no-store')
     if (!fromFile) {
-      const body = await credentialHealth(fastify.credentials[Symbol.iterator]().next().value as Credential)
+      const body = await credentialHealth(fastify.credentials.first())
       return reply.code(body.status === 'expired' ? 503 : 200).send(body)
     }
     const credentials = [...fastify.credentials]

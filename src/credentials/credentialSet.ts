@@ -32,6 +32,11 @@ export class CredentialSet implements Iterable<Credential> {
     return this.byName.get(name)
   }
 
+  /** The first credential of the configuration: the only one without a file. */
+  first (): Credential {
+    return this.byName.values().next().value as Credential
+  }
+
   get size (): number {
     return this.byName.size
   }
