@@ -20,10 +20,12 @@ export const MTLS_CLIENT_SUBJECT = 'tokengate mtls client'
 export interface MtlsTokenCall {
   /** The OAuth error code, or null for a success. */
   error: string | null
-  /** The common name of the certificate the connection presented; null without one. */
+  /** The common name and serial number of the certificate the connection presented; null without one. */
   peer: string | null
+  serial: string | null
   /** What the form held besides grant_type: client_id, and nothing secret. */
   params: string[]
+  at: number
 }
 
 export interface MtlsAuthorizationServer {
@@ -52,7 +54,8 @@ async function listen (t: Teardown, server: Server): Promise<string> {
 export async function startMtlsAuthorizationServer (t: Teardown, ca: { certPem: string }, serverCert: Certificate): Promise<MtlsAuthorizationServer> {
   const server = createServer({ cert: serverCert.certPem, key: serverCert.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: false })
   const issuer = await listen(t, server)
-  const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })
+  // RSA: the clients' default id_token_signed_response_alg is RS256, which an EC key would leave unserved.
+  const jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' })
   const provider = new Provider(issuer, {
     adapter: class TestStorage extends MemoryAdapter {} as unknown as AdapterConstructor,
     clients: [{
@@ -90,7 +93,8 @@ export async function startMtlsAuthorizationServer (t: Teardown, ca: { certPem: 
   const calls: MtlsTokenCall[] = []
   const record = (ctx: KoaContextWithOIDC, error: string | null): void => {
     const params = Object.entries(ctx.oidc.params ?? {}).filter(([name, value]) => value !== undefined && name !== 'grant_type').map(([name]) => name)
-    calls.push({ error, peer: peerName(ctx.socket as TLSSocket), params })
+    const socket = ctx.socket as TLSSocket
+    calls.push({ error, peer: peerName(socket), serial: socket.getPeerCertificate()?.serialNumber ?? null, params, at: Date.now() })
   }
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => { record(ctx, null) })
   provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string }) => { record(ctx, err.error ?? 'unknown') })
@@ -113,17 +117,25 @@ export interface MtlsUpstream {
   peers: string[]
   /** TLS handshakes refused (no or an unknown client certificate). */
   refused: number
+  /** Connections open now that presented a certificate with this common name. */
+  openConnections (commonName: string): number
 }
 
 /** An HTTPS upstream that accepts only connections with a client certificate the CA signed; it answers with that certificate's name. */
 export async function startMtlsUpstream (t: Teardown, ca: { certPem: string }, serverCert: Certificate): Promise<MtlsUpstream> {
-  const upstream: MtlsUpstream = { url: '', server: null as unknown as Server, peers: [], refused: 0 }
+  const open = new Map<string, number>()
+  const upstream: MtlsUpstream = { url: '', server: null as unknown as Server, peers: [], refused: 0, openConnections: (name) => open.get(name) ?? 0 }
   const server = createServer({ cert: serverCert.certPem, key: serverCert.keyPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true }, (req: IncomingMessage, res) => {
     const peer = peerName(req.socket as TLSSocket) ?? ''
     upstream.peers.push(peer)
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ peer, authorization: req.headers.authorization ?? null }))
   })
   server.on('tlsClientError', () => { upstream.refused++ })
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const name = peerName(socket) ?? ''
+    open.set(name, (open.get(name) ?? 0) + 1)
+    socket.once('close', () => { open.set(name, open.get(name)! - 1) })
+  })
   upstream.server = server
   upstream.url = await listen(t, server)
   return upstream
