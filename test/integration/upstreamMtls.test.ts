@@ -168,4 +168,13 @@ t.test('routes of a file, each with its own certificate; a reload that drops one
   t.equal(refused.statusCode, 502, 'the route without a certificate now is refused')
   await refused.body.dump()
   t.same(upstream.peers, ['gateway-a', 'gateway-b', 'gateway-a'])
+
+  // A pair that is not one is refused by the reload, naming the place; the running routes stay.
+  writeFileSync(file, stringify({
+    credentials: { api: { tokenUrl: idp.refreshUrl, accessToken: idp.mint(3600) } },
+    routes: [{ path: '/a', upstream: upstream.url, credential: 'api', clientCertFile: first.certFile, clientKeyFile: second.keyFile }]
+  }))
+  t.match(await gw.app.reloadConfiguration(), { applied: false })
+  t.match(gw.logText(), `routes[0].clientKeyFile: ${second.keyFile} does not hold the private key of the certificate in routes[0].clientCertFile`)
+  t.same(await get(`${gw.url}/a/x`), { status: 200, peer: 'gateway-a' })
 })
