@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import { checkJwt, parseSigningKey, type ClientAuthMethod, type SigningAlg } from '../grants/clientAuth.js'
 import type { ClientCertificateFiles } from '../utils/clientCertificate.js'
 import { readBoundedFile } from './boundedFile.js'
-import { checkClientCertificate } from './clientCertificateConfig.js'
+import { CERTIFICATE_NEEDS_TLS, checkClientCertificate } from './clientCertificateConfig.js'
 
 /** The most read from a key or assertion file. */
 const AUTH_FILE_MAX_BYTES = 64 * 1024
@@ -100,7 +100,7 @@ const CERTIFICATE_FIELDS = ['clientCertFile', 'clientKeyFile'] as const
 function tlsClientCertificate (input: ClientAuthInput, context: ClientAuthContext): ClientCertificateFiles | null {
   const { names, report } = context
   if (input.tokenUrl !== null && input.tokenUrl.protocol !== 'https:') {
-    report('tokenUrl', `must be an https URL when ${names.clientAuth} is tls_client_auth (the client certificate is presented in the TLS handshake)`)
+    report('tokenUrl', `must be an https URL when ${names.clientAuth} is tls_client_auth (${CERTIFICATE_NEEDS_TLS})`)
   }
   for (const key of CERTIFICATE_FIELDS) {
     if (input[key] === undefined) report(key, `is required when ${names.clientAuth} is tls_client_auth`)

@@ -5,6 +5,9 @@ import { resolve } from 'node:path'
 import { pairProblem, parseCertificatePem, parsePrivateKeyPem } from '../utils/clientCertificate.js'
 import { readBoundedFile } from './boundedFile.js'
 
+/** Why a client certificate needs an https:// URL. */
+export const CERTIFICATE_NEEDS_TLS = 'the client certificate is presented in the TLS handshake'
+
 /** The most read from a certificate (a chain included) or key file. */
 const CERTIFICATE_FILE_MAX_BYTES = 256 * 1024
 

@@ -7,7 +7,7 @@ import {
   addProblem, checkKeys, isMapping, numberField, placeOf, requiredString, stringField, urlField, type FileContext, type Mapping
 } from './fileFields.js'
 import { CREDENTIAL_NAME, type RouteConfig } from './gatewayDefinition.js'
-import { checkClientCertificate } from './clientCertificateConfig.js'
+import { CERTIFICATE_NEEDS_TLS, checkClientCertificate } from './clientCertificateConfig.js'
 import type { ClientCertificateFiles } from '../utils/clientCertificate.js'
 
 const ROUTE_FIELDS = ['path', 'upstream', 'credential', 'timeout', 'clientCertFile', 'clientKeyFile'] as const
@@ -96,6 +96,9 @@ function parseRoute (raw: unknown, place: string, credentialNames: ReadonlySet<s
     addProblem(context, placeOf(place, 'timeout'), mustBe)
   }
   const clientCertificate = routeClientCertificate(raw, place, context)
+  if (clientCertificate !== null && upstream !== null && upstream.protocol !== 'https:') {
+    addProblem(context, placeOf(place, 'upstream'), `must be an https URL when clientCertFile is set (${CERTIFICATE_NEEDS_TLS})`)
+  }
   if (context.problems.length > before) return { route: null, path }
   return {
     route: {

@@ -12,7 +12,7 @@ import { loadGatewayFile, type GatewayFileDefaults, type Variables } from './gat
 import { SCOPE_PROBLEM, normaliseScope } from './oauthScope.js'
 import { RESOURCE_PROBLEM, resourcesValid, splitList } from './tokenTargets.js'
 import { resolveClientAuth, type ClientAuthConfig, type ClientAuthKey } from './clientAuthConfig.js'
-import { checkClientCertificate } from './clientCertificateConfig.js'
+import { CERTIFICATE_NEEDS_TLS, checkClientCertificate } from './clientCertificateConfig.js'
 import type { ClientCertificateFiles } from '../utils/clientCertificate.js'
 import { VARIABLE_PURPOSE, configSchema, type EnvConfig } from './schema.js'
 
@@ -357,6 +357,9 @@ function resolveUpstreamClientCertificate (env: EnvConfig, withFile: boolean, pr
     return null
   }
   if (certFile === null && keyFile === null) return null
+  if (env.UPSTREAM_URL !== undefined && URL.canParse(env.UPSTREAM_URL.trim()) && new URL(env.UPSTREAM_URL.trim()).protocol === 'http:') {
+    problems.push({ variable: 'UPSTREAM_URL', message: `must be an https URL when UPSTREAM_CLIENT_CERT_FILE is set (${CERTIFICATE_NEEDS_TLS})` })
+  }
   if (certFile === null || keyFile === null) {
     const [variable, other] = certFile === null ? ['UPSTREAM_CLIENT_CERT_FILE', 'UPSTREAM_CLIENT_KEY_FILE'] : ['UPSTREAM_CLIENT_KEY_FILE', 'UPSTREAM_CLIENT_CERT_FILE']
     problems.push({ variable, message: `is required when ${other} is set (a client certificate needs both files)` })

@@ -100,13 +100,15 @@ t.test('environment: UPSTREAM_CLIENT_CERT_FILE and UPSTREAM_CLIENT_KEY_FILE, bot
     ...envProblems({ AUTH_TOKEN: 'at', UPSTREAM_CLIENT_CERT_FILE: client.certFile }),
     ...envProblems({ AUTH_TOKEN: 'at', UPSTREAM_CLIENT_KEY_FILE: client.keyFile }),
     ...envProblems({ AUTH_TOKEN: 'at', UPSTREAM_CLIENT_CERT_FILE: other.certFile, UPSTREAM_CLIENT_KEY_FILE: client.keyFile }),
-    ...envProblems({ AUTH_TOKEN: 'at', UPSTREAM_CLIENT_CERT_FILE: GARBLED, UPSTREAM_CLIENT_KEY_FILE: MISSING })
+    ...envProblems({ AUTH_TOKEN: 'at', UPSTREAM_CLIENT_CERT_FILE: GARBLED, UPSTREAM_CLIENT_KEY_FILE: MISSING }),
+    ...envProblems({ AUTH_TOKEN: 'at', UPSTREAM_URL: 'http://api.example.com', UPSTREAM_CLIENT_CERT_FILE: client.certFile, UPSTREAM_CLIENT_KEY_FILE: client.keyFile })
   ], [
     'UPSTREAM_CLIENT_KEY_FILE is required when UPSTREAM_CLIENT_CERT_FILE is set (a client certificate needs both files)',
     'UPSTREAM_CLIENT_CERT_FILE is required when UPSTREAM_CLIENT_KEY_FILE is set (a client certificate needs both files)',
     `UPSTREAM_CLIENT_KEY_FILE ${client.keyFile} does not hold the private key of the certificate in UPSTREAM_CLIENT_CERT_FILE`,
     `UPSTREAM_CLIENT_CERT_FILE ${GARBLED} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`,
-    `UPSTREAM_CLIENT_KEY_FILE cannot be read: ${MISSING} (ENOENT)`
+    `UPSTREAM_CLIENT_KEY_FILE cannot be read: ${MISSING} (ENOENT)`,
+    'UPSTREAM_URL must be an https URL when UPSTREAM_CLIENT_CERT_FILE is set (the client certificate is presented in the TLS handshake)'
   ])
 
   const file = join(dir, 'routes.yaml')
@@ -167,7 +169,9 @@ t.test('file: a route\'s clientCertFile and clientKeyFile, both or neither', asy
     ...fileProblems({ clientSecret: 's' }, { clientKeyFile: 'client-key.pem' }),
     ...fileProblems({ clientSecret: 's' }, { clientCertFile: ['client.pem'], clientKeyFile: 'client-key.pem' }),
     ...fileProblems({ clientSecret: 's' }, { clientCertFile: 'client-key.pem', clientKeyFile: 'garbled.pem' }),
-    ...fileProblems({ clientSecret: 's' }, { clientCertFile: 'other.pem', clientKeyFile: 'client-key.pem' })
+    ...fileProblems({ clientSecret: 's' }, { clientCertFile: 'other.pem', clientKeyFile: 'client-key.pem' }),
+    ...fileProblems({ clientSecret: 's' }, { upstream: 'http://graph.example.com', clientCertFile: 'client.pem', clientKeyFile: 'client-key.pem' }),
+    ...fileProblems({ clientSecret: 's' }, { upstream: 'ftp://graph.example.com', clientCertFile: 'client.pem', clientKeyFile: 'client-key.pem' })
   ]
   t.same(lines, [
     'routes[0].clientKeyFile: is required when clientCertFile is set (a client certificate needs both files)',
@@ -175,7 +179,9 @@ t.test('file: a route\'s clientCertFile and clientKeyFile, both or neither', asy
     'routes[0].clientCertFile: must be a string',
     `routes[0].clientCertFile: ${client.keyFile} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`,
     `routes[0].clientKeyFile: ${GARBLED} is not a PEM private key (PKCS#8, PKCS#1 or SEC 1, unencrypted)`,
-    `routes[0].clientKeyFile: ${client.keyFile} does not hold the private key of the certificate in routes[0].clientCertFile`
+    `routes[0].clientKeyFile: ${client.keyFile} does not hold the private key of the certificate in routes[0].clientCertFile`,
+    'routes[0].upstream: must be an https URL when clientCertFile is set (the client certificate is presented in the TLS handshake)',
+    'routes[0].upstream: must be an https or http URL'
   ])
   t.notMatch(lines.join('\n'), /garbage|PRIVATE KEY-/)
 })
