@@ -6,6 +6,7 @@ import fp from 'fastify-plugin'
 import type { RouteConfig } from '../src/config/gatewayDefinition.js'
 import type { Credential } from '../src/credentials/credential.js'
 import { RouteTable } from '../src/routing/routeTable.js'
+import type { ClientCertificateFiles } from '../src/utils/clientCertificate.js'
 import type { RouteMetrics } from './metrics.js'
 
 export interface GatewayRoute {
@@ -17,6 +18,8 @@ export interface GatewayRoute {
   /** The upstream's path without a trailing '/', which replaces the route's prefix. */
   readonly upstreamPath: string
   readonly timeoutMs: number
+  /** Presented to the upstream (mutual TLS); absent: none. */
+  readonly clientCertificate?: ClientCertificateFiles
   readonly credential: Credential
   readonly metrics: RouteMetrics
 }
@@ -28,6 +31,8 @@ export interface GatewayRouting {
   install (routes: readonly RouteConfig[]): void
   /** The paths of the routes in service that use `credential`. */
   routesOf (credential: string): string[]
+  /** Calls `listener` with the routes each time others are put in service (a reload). */
+  onInstall (listener: (routes: readonly GatewayRoute[]) => void): void
 }
 
 declare module 'fastify' {
@@ -43,14 +48,20 @@ async function routingPlugin (fastify: FastifyInstance): Promise<void> {
     upstreamOrigin: route.upstream.origin,
     upstreamPath: route.upstream.pathname.replace(/\/+$/, ''),
     timeoutMs: route.timeoutMs,
+    clientCertificate: route.clientCertificate,
     // The configuration is checked before it is installed: every route names a credential in service.
     credential: fastify.credentials.get(route.credential)!,
     metrics: fastify.metrics.forRoute(route.path)
   })
   let table: RouteTable<GatewayRoute> = new RouteTable(fastify.gatewayDefinition.routes.map(bind))
+  const listeners: Array<(routes: readonly GatewayRoute[]) => void> = []
   fastify.decorate('gatewayRoutes', {
     get table () { return table },
-    install: (routes) => { table = new RouteTable(routes.map(bind)) },
+    install: (routes) => {
+      table = new RouteTable(routes.map(bind))
+      for (const listener of listeners) listener(table.routes)
+    },
+    onInstall: (listener) => { listeners.push(listener) },
     routesOf: (credential) => table.routes.filter((route) => route.credential.name === credential).map((route) => route.path)
   } satisfies GatewayRouting)
 }

@@ -19,6 +19,7 @@ import { sendUpstreamBusy, withUpstreamSlot } from './capacity.js'
 import unauthorizedReplay from './replay.js'
 import routeMatch from './route-match.js'
 import requestSpans from './tracing.js'
+import { UpstreamDispatchers, taggedDispatcher } from './upstream-dispatchers.js'
 import upstreamToken from './upstream-token.js'
 import webSocketProxy from './websocket.js'
 
@@ -51,7 +52,7 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   // upstream origin. bodyTimeout 0 lets a started stream (server-sent events) run as long as the
   // upstream keeps it open; reply-from sets the route's timeout as both its headers and body
   // timeout, so the body's is taken off again for every request.
-  const agent = new Agent({
+  const agentWith = (clientCertificate: { cert: string, key: string } | null): Agent => new Agent({
     headersTimeout: config.upstreamTimeoutMs,
     // As many connections as requests may be in flight: a server-sent-events stream holds its
     // connection for its whole length, so a small pool would let long streams starve every
@@ -59,12 +60,17 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     connections: config.upstreamMaxConnections,
     bodyTimeout: 0,
     keepAliveTimeout: 60_000,
-    connect: { rejectUnauthorized: true, ca }
+    connect: { rejectUnauthorized: true, ca, ...clientCertificate }
   })
-  fastify.addHook('onClose', async () => { await agent.close() })
+  const agent = agentWith(null)
+  // Routes with a client certificate (mutual TLS) each have a pool of their own (upstream-dispatchers.ts).
+  const routePools = new UpstreamDispatchers({ build: agentWith, log: fastify.log })
+  fastify.gatewayRoutes.onInstall((routes) => { routePools.retain(routes) })
+  fastify.addHook('onClose', async () => { await Promise.all([agent.close(), routePools.close()]) })
   const dispatcher = agent.compose((dispatch: Dispatcher['dispatch']) => (options, handler) => {
     options.bodyTimeout = 0
-    return dispatch(options, handler)
+    const own = taggedDispatcher(options)
+    return own === undefined ? dispatch(options, handler) : own.dispatch(options, handler)
   })
   const slots = new ConnectionSlots(config.upstreamMaxConnections)
   const replayBudget = new ByteBudget(config.replayBufferTotalBytes)
@@ -94,7 +100,7 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
   const forward = withUpstreamSlot(slots, fastify.unauthorizedReplay)
   // @fastify/http-proxy's own WebSocket support relays without backpressure: ours takes the
   // upgrades, after the same hooks and the same check of the destination as any request.
-  await fastify.register(webSocketProxy, { ca, maxMessageBytes: config.wsMaxMessageBytes })
+  await fastify.register(webSocketProxy, { ca, maxMessageBytes: config.wsMaxMessageBytes, clientCertificateOf: (route) => routePools.pairOf(route) })
   const webSockets = fastify.webSocketProxy
 
   await fastify.register(fastifyHttpProxy, {
@@ -121,7 +127,7 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
         request.upstreamSentAt = performance.now()
         for (const name of CONSUMED_HEADERS) delete headers[name]
         spans.inject(request, headers)
-        return withBearer(request.upstreamToken, headers)
+        return withBearer(request.upstreamToken, routePools.tag(request.gatewayRoute!, headers))
       },
       // Called when the upstream's response headers arrive, before the body streams. reply-from
       // always passes the request; its type leaves it optional.

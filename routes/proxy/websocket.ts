@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { WebSocket, WebSocketServer } from 'ws'
+import type { GatewayRoute } from '../../plugins/routing.js'
 import type { TokenRefreshService } from '../../src/services/tokenRefreshService.js'
 import { isCertificateError } from '../../src/utils/tlsErrors.js'
 import { routeUpgrades } from './upgrade.js'
@@ -32,6 +33,8 @@ export interface WebSocketProxyOptions {
   ca: string[] | undefined
   /** WS_MAX_MESSAGE: the largest message taken from either side. */
   maxMessageBytes: number
+  /** The client certificate a route presents to its upstream (mutual TLS); null: none. */
+  clientCertificateOf: (route: GatewayRoute) => { cert: string, key: string } | null
 }
 
 export interface WebSocketProxy {
@@ -98,6 +101,7 @@ function setupWebSocketProxy (fastify: FastifyInstance, options: WebSocketProxyO
     return new WebSocket(url, protocol === '' ? [] : [protocol], {
       headers,
       ca: options.ca,
+      ...options.clientCertificateOf(route),
       maxPayload: options.maxMessageBytes,
       handshakeTimeout: route.timeoutMs,
       autoPong: false,

@@ -3,7 +3,9 @@
 // are read once here so that a wrong one stops the start, not the first refresh.
 import { resolve } from 'node:path'
 import { checkJwt, parseSigningKey, type ClientAuthMethod, type SigningAlg } from '../grants/clientAuth.js'
+import type { ClientCertificateFiles } from '../utils/clientCertificate.js'
 import { readBoundedFile } from './boundedFile.js'
+import { CERTIFICATE_NEEDS_TLS, checkClientCertificate } from './clientCertificateConfig.js'
 
 /** The most read from a key or assertion file. */
 const AUTH_FILE_MAX_BYTES = 64 * 1024
@@ -21,9 +23,12 @@ export interface ClientAuthConfig {
   privateKey: (AuthFile & { keyId: string | null, signingAlg: SigningAlg | null }) | null
   /** client_assertion_file. */
   assertionFile: AuthFile | null
+  /** tls_client_auth: the certificate and key presented to the token URL; absent for the other methods. */
+  clientCertificate?: ClientCertificateFiles
 }
 
-export type ClientAuthKey = 'clientAuth' | 'clientSecret' | 'privateKeyFile' | 'keyId' | 'signingAlg' | 'clientAssertionFile'
+export type ClientAuthKey = 'clientAuth' | 'clientSecret' | 'privateKeyFile' | 'keyId' | 'signingAlg' | 'clientAssertionFile' |
+'clientCertFile' | 'clientKeyFile' | 'tokenUrl'
 
 export interface ClientAuthInput {
   method: ClientAuthMethod | undefined
@@ -32,6 +37,10 @@ export interface ClientAuthInput {
   keyId: string | undefined
   signingAlg: SigningAlg | undefined
   clientAssertionFile: string | undefined
+  clientCertFile: string | undefined
+  clientKeyFile: string | undefined
+  /** The token URL, when it is a usable one (else its problem is reported already). */
+  tokenUrl: URL | null
   clientCredentials: boolean
 }
 
@@ -41,7 +50,7 @@ export interface ClientAuthContext {
   /** Where a key's problem goes: the variable, or the place in the file. */
   report: (key: ClientAuthKey, message: string) => void
   /** The label of a file in refresh errors: `OAUTH_PRIVATE_KEY_FILE`, `credentials.graph.privateKeyFile`. */
-  field: (key: 'privateKeyFile' | 'clientAssertionFile') => string
+  field: (key: 'privateKeyFile' | 'clientAssertionFile' | 'clientCertFile' | 'clientKeyFile') => string
   /** Relative paths are read from here (the working directory, or the file's folder). */
   directory: string
 }
@@ -60,6 +69,7 @@ export function resolveClientAuth (input: ClientAuthInput, context: ClientAuthCo
   }
   if (method !== 'private_key_jwt') for (const key of KEY_FIELDS) onlyWith(key, 'private_key_jwt')
   if (method !== 'client_assertion_file') onlyWith('clientAssertionFile', 'client_assertion_file')
+  if (method !== 'tls_client_auth') for (const key of CERTIFICATE_FIELDS) onlyWith(key, 'tls_client_auth')
   if (method === undefined) return undefined
 
   const usesSecret = method === 'client_secret_basic' || method === 'client_secret_post'
@@ -77,7 +87,30 @@ export function resolveClientAuth (input: ClientAuthInput, context: ClientAuthCo
     const path = requiredFile(input.clientAssertionFile, 'clientAssertionFile', method, context, checkJwt)
     if (path !== null) config.assertionFile = { path, field: context.field('clientAssertionFile') }
   }
+  if (method === 'tls_client_auth') {
+    const clientCertificate = tlsClientCertificate(input, context)
+    if (clientCertificate !== null) config.clientCertificate = clientCertificate
+  }
   return config
+}
+
+const CERTIFICATE_FIELDS = ['clientCertFile', 'clientKeyFile'] as const
+
+// RFC 8705 §2: the certificate is the client's proof, so it needs a TLS connection to be presented on.
+function tlsClientCertificate (input: ClientAuthInput, context: ClientAuthContext): ClientCertificateFiles | null {
+  const { names, report } = context
+  if (input.tokenUrl !== null && input.tokenUrl.protocol !== 'https:') {
+    report('tokenUrl', `must be an https URL when ${names.clientAuth} is tls_client_auth (${CERTIFICATE_NEEDS_TLS})`)
+  }
+  for (const key of CERTIFICATE_FIELDS) {
+    if (input[key] === undefined) report(key, `is required when ${names.clientAuth} is tls_client_auth`)
+  }
+  if (input.clientCertFile === undefined || input.clientKeyFile === undefined) return null
+  const paths = checkClientCertificate(
+    { certFile: input.clientCertFile, keyFile: input.clientKeyFile, directory: context.directory, certName: names.clientCertFile },
+    (file, message) => { report(file === 'cert' ? 'clientCertFile' : 'clientKeyFile', message) })
+  if (paths === null) return null
+  return { certFile: paths.certFile, certField: context.field('clientCertFile'), keyFile: paths.keyFile, keyField: context.field('clientKeyFile') }
 }
 
 // Read once at start-up through the same parser the refresh uses; the absolute path, or null.

@@ -22,7 +22,8 @@ export const SECRET_FILE_MAX_BYTES = 2 * 1024 * 1024
 const CREDENTIAL_FIELDS = [
   'grant', 'refreshStyle', 'tokenUrl', 'accessToken', 'accessTokenFile', 'refreshToken', 'refreshTokenFile',
   'clientId', 'clientSecret', 'clientSecretFile', 'scope', 'expiryBuffer', 'refreshInterval',
-  'clientAuth', 'privateKeyFile', 'keyId', 'signingAlg', 'clientAssertionFile', 'audience', 'resource'
+  'clientAuth', 'privateKeyFile', 'keyId', 'signingAlg', 'clientAssertionFile', 'audience', 'resource',
+  'clientCertFile', 'clientKeyFile'
 ] as const
 
 const GRANTS: readonly TokenGrantKind[] = ['refresh_token', 'client_credentials']
@@ -66,7 +67,7 @@ export function parseCredential (name: string, raw: unknown, context: FileContex
     addProblem(context, placeOf(place, key),
       `is ${Buffer.byteLength(accessToken)} bytes, more than ACCESS_TOKEN_MAX_SIZE (${context.defaults.accessTokenMaxBytes}): it could not travel in a header`)
   }
-  const oauthClient = parseOAuthClient(raw, place, crossCheck ? refreshStyle : null, context, files)
+  const oauthClient = parseOAuthClient(raw, place, crossCheck ? refreshStyle : null, tokenUrl, context, files)
 
   const expiryBuffer = numberField(raw, 'expiryBuffer', place, context, `must be a number of minutes from 0 to ${MAX_MINUTES}`)
   if (typeof expiryBuffer === 'number' && (expiryBuffer < 0 || expiryBuffer > MAX_MINUTES)) {
@@ -93,7 +94,7 @@ export function parseCredential (name: string, raw: unknown, context: FileContex
 }
 
 /** As resolveOAuthClient does for OAUTH_*: oauth2 and client_credentials need a client id; client_credentials a secret. */
-function parseOAuthClient (raw: Mapping, place: string, refreshStyle: CredentialConfig['refreshStyle'] | null, context: FileContext, files: CredentialConfig['files']): OAuthClientConfig | null {
+function parseOAuthClient (raw: Mapping, place: string, refreshStyle: CredentialConfig['refreshStyle'] | null, tokenUrl: URL | null, context: FileContext, files: CredentialConfig['files']): OAuthClientConfig | null {
   const clientId = stringField(raw, 'clientId', place, context)
   const clientSecret = secretField(raw, 'clientSecret', place, context, files)
   const scopeText = stringField(raw, 'scope', place, context)
@@ -102,6 +103,8 @@ function parseOAuthClient (raw: Mapping, place: string, refreshStyle: Credential
   const privateKeyFile = stringField(raw, 'privateKeyFile', place, context)
   const keyId = stringField(raw, 'keyId', place, context)
   const clientAssertionFile = stringField(raw, 'clientAssertionFile', place, context)
+  const clientCertFile = stringField(raw, 'clientCertFile', place, context)
+  const clientKeyFile = stringField(raw, 'clientKeyFile', place, context)
   const audience = stringListField(raw, 'audience', place, context)
   const resource = stringListField(raw, 'resource', place, context)
   if (resource && !resourcesValid(resource)) addProblem(context, placeOf(place, 'resource'), RESOURCE_PROBLEM)
@@ -120,7 +123,7 @@ function parseOAuthClient (raw: Mapping, place: string, refreshStyle: Credential
   if (clientId === undefined) addProblem(context, placeOf(place, 'clientId'), `is required when ${because}`)
   // A value already reported as unusable (null) is neither checked again nor reported missing.
   const given = <T>(value: T | null | undefined): T | undefined => value ?? undefined
-  const unusable = [method, signingAlg, privateKeyFile, keyId, clientAssertionFile, clientSecret].includes(null)
+  const unusable = [method, signingAlg, privateKeyFile, keyId, clientAssertionFile, clientSecret, clientCertFile, clientKeyFile].includes(null)
   const auth = unusable
     ? undefined
     : resolveClientAuth({
@@ -130,6 +133,9 @@ function parseOAuthClient (raw: Mapping, place: string, refreshStyle: Credential
       keyId: given(keyId),
       signingAlg: given(signingAlg),
       clientAssertionFile: given(clientAssertionFile),
+      clientCertFile: given(clientCertFile),
+      clientKeyFile: given(clientKeyFile),
+      tokenUrl,
       clientCredentials: refreshStyle === 'client_credentials'
     }, {
       names: CLIENT_AUTH_NAMES,
@@ -169,14 +175,17 @@ function listItem (item: unknown, place: string, context: FileContext): string |
   return text === '' ? null : text
 }
 
-const CLIENT_AUTH_FIELDS = ['clientAuth', 'privateKeyFile', 'keyId', 'signingAlg', 'clientAssertionFile'] as const
+const CLIENT_AUTH_FIELDS = ['clientAuth', 'privateKeyFile', 'keyId', 'signingAlg', 'clientAssertionFile', 'clientCertFile', 'clientKeyFile'] as const
 const CLIENT_AUTH_NAMES: Record<ClientAuthKey, string> = {
   clientAuth: 'clientAuth',
   clientSecret: 'clientSecret',
   privateKeyFile: 'privateKeyFile',
   keyId: 'keyId',
   signingAlg: 'signingAlg',
-  clientAssertionFile: 'clientAssertionFile'
+  clientAssertionFile: 'clientAssertionFile',
+  clientCertFile: 'clientCertFile',
+  clientKeyFile: 'clientKeyFile',
+  tokenUrl: 'tokenUrl'
 }
 
 /**

@@ -4,11 +4,13 @@
 import { normalisedPath } from '../utils/gatewayPaths.js'
 import { MAX_TIMER_MS } from './schema.js'
 import {
-  addProblem, checkKeys, isMapping, numberField, placeOf, requiredString, urlField, type FileContext
+  addProblem, checkKeys, isMapping, numberField, placeOf, requiredString, stringField, urlField, type FileContext, type Mapping
 } from './fileFields.js'
 import { CREDENTIAL_NAME, type RouteConfig } from './gatewayDefinition.js'
+import { CERTIFICATE_NEEDS_TLS, checkClientCertificate } from './clientCertificateConfig.js'
+import type { ClientCertificateFiles } from '../utils/clientCertificate.js'
 
-const ROUTE_FIELDS = ['path', 'upstream', 'credential', 'timeout'] as const
+const ROUTE_FIELDS = ['path', 'upstream', 'credential', 'timeout', 'clientCertFile', 'clientKeyFile'] as const
 
 // RFC 3986 pchar: unreserved, sub-delims, ':' and '@', or a %XX escape.
 const SEGMENT = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+$/
@@ -93,9 +95,38 @@ function parseRoute (raw: unknown, place: string, credentialNames: ReadonlySet<s
   if (typeof timeout === 'number' && (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMER_MS)) {
     addProblem(context, placeOf(place, 'timeout'), mustBe)
   }
+  const clientCertificate = routeClientCertificate(raw, place, context)
+  if (clientCertificate !== null && upstream !== null && upstream.protocol !== 'https:') {
+    addProblem(context, placeOf(place, 'upstream'), `must be an https URL when clientCertFile is set (${CERTIFICATE_NEEDS_TLS})`)
+  }
   if (context.problems.length > before) return { route: null, path }
   return {
-    route: { path: path!, upstream: upstream!, credential: credential!, timeoutMs: timeout ?? context.defaults.timeoutMs },
+    route: {
+      path: path!,
+      upstream: upstream!,
+      credential: credential!,
+      timeoutMs: timeout ?? context.defaults.timeoutMs,
+      ...(clientCertificate === null ? {} : { clientCertificate })
+    },
     path
   }
+}
+
+/** clientCertFile and clientKeyFile, both or neither: the certificate the route presents to its upstream (mutual TLS). */
+function routeClientCertificate (raw: Mapping, place: string, context: FileContext): ClientCertificateFiles | null {
+  const certFile = stringField(raw, 'clientCertFile', place, context)
+  const keyFile = stringField(raw, 'clientKeyFile', place, context)
+  if (certFile === undefined && keyFile === undefined) return null
+  if (certFile === undefined || keyFile === undefined) {
+    const [missing, given] = certFile === undefined ? ['clientCertFile', 'clientKeyFile'] : ['clientKeyFile', 'clientCertFile']
+    addProblem(context, placeOf(place, missing), `is required when ${given} is set (a client certificate needs both files)`)
+    return null
+  }
+  if (certFile === null || keyFile === null) return null
+  const certField = placeOf(place, 'clientCertFile')
+  const keyField = placeOf(place, 'clientKeyFile')
+  const paths = checkClientCertificate({ certFile, keyFile, directory: context.directory, certName: certField }, (file, message) => {
+    addProblem(context, file === 'cert' ? certField : keyField, message)
+  })
+  return paths === null ? null : { ...paths, certField, keyField }
 }

@@ -12,6 +12,8 @@ import { loadGatewayFile, type GatewayFileDefaults, type Variables } from './gat
 import { SCOPE_PROBLEM, normaliseScope } from './oauthScope.js'
 import { RESOURCE_PROBLEM, resourcesValid, splitList } from './tokenTargets.js'
 import { resolveClientAuth, type ClientAuthConfig, type ClientAuthKey } from './clientAuthConfig.js'
+import { CERTIFICATE_NEEDS_TLS, checkClientCertificate } from './clientCertificateConfig.js'
+import type { ClientCertificateFiles } from '../utils/clientCertificate.js'
 import { VARIABLE_PURPOSE, configSchema, type EnvConfig } from './schema.js'
 
 export type TokenGrantKind = 'refresh_token' | 'client_credentials'
@@ -73,6 +75,8 @@ export interface GatewayConfig {
   apiKeys: string[]
   /** PEM text of UPSTREAM_CA_FILE, trusted in addition to the system's CAs; null when unset. */
   upstreamCa: string | null
+  /** UPSTREAM_CLIENT_CERT_FILE and UPSTREAM_CLIENT_KEY_FILE: the single route's client certificate; null when unset. */
+  upstreamClientCertificate: ClientCertificateFiles | null
   /** Requests in flight to the upstream at once; more wait for a free connection, up to upstreamTimeoutMs. */
   upstreamMaxConnections: number
   /** How long a client may send nothing while its request (head or body) is incomplete. */
@@ -135,6 +139,7 @@ export function resolveGateway (env: EnvConfig, variables: Variables): ResolvedG
   if (env.TOKEN_STORE === 'redis') parseRedisUrl(env.REDIS_URL, problems)
   const apiKeys = parseApiKeys(env.GATEWAY_API_KEYS, problems)
   const upstreamCa = readCaFile(nonEmpty(env.UPSTREAM_CA_FILE), problems)
+  const upstreamClientCertificate = resolveUpstreamClientCertificate(env, configFile !== null, problems)
   const otelUrl = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT)
   const otelEndpoint = otelUrl === null ? null : parseHttpUrl(otelUrl, 'OTEL_EXPORTER_OTLP_ENDPOINT', problems)
   const defaults = fileDefaults(env)
@@ -165,6 +170,7 @@ export function resolveGateway (env: EnvConfig, variables: Variables): ResolvedG
     upstreamTimeoutMs: env.UPSTREAM_TIMEOUT,
     apiKeys,
     upstreamCa,
+    upstreamClientCertificate,
     upstreamMaxConnections: env.UPSTREAM_MAX_CONNECTIONS,
     clientTimeoutMs: env.CLIENT_TIMEOUT,
     clientKeepAliveTimeoutMs: env.CLIENT_KEEP_ALIVE_TIMEOUT,
@@ -205,7 +211,7 @@ function resolveSingleCredential (env: EnvConfig, problems: ConfigProblem[]): Si
     problems.push({ variable: 'UPSTREAM_URL', message: 'must not have a query string' })
   }
   const refreshStyle: RefreshStyle = env.TOKEN_GRANT === 'client_credentials' ? 'client_credentials' : env.TOKEN_REFRESH_STYLE
-  const oauthClient = resolveOAuthClient(env, refreshStyle, problems)
+  const oauthClient = resolveOAuthClient(env, refreshStyle, refreshUrl, problems)
   const authToken = nonEmpty(env.AUTH_TOKEN)
   // A limit that is no finite number is reported on its own (above), not as AUTH_TOKEN's problem.
   if (authToken !== null && Number.isFinite(env.ACCESS_TOKEN_MAX_SIZE) && Buffer.byteLength(authToken) > env.ACCESS_TOKEN_MAX_SIZE) {
@@ -258,13 +264,16 @@ const CLIENT_AUTH_VARIABLES: Record<ClientAuthKey, string> = {
   privateKeyFile: 'OAUTH_PRIVATE_KEY_FILE',
   keyId: 'OAUTH_KEY_ID',
   signingAlg: 'OAUTH_SIGNING_ALG',
-  clientAssertionFile: 'OAUTH_CLIENT_ASSERTION_FILE'
+  clientAssertionFile: 'OAUTH_CLIENT_ASSERTION_FILE',
+  clientCertFile: 'OAUTH_CLIENT_CERT_FILE',
+  clientKeyFile: 'OAUTH_CLIENT_KEY_FILE',
+  tokenUrl: 'TOKEN_REFRESH_URL'
 }
 
-function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: ConfigProblem[]): OAuthClientConfig | null {
+function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, tokenUrl: URL | null, problems: ConfigProblem[]): OAuthClientConfig | null {
   if (style === 'json') {
     // Never sent: the seed's JSON refresh authenticates no client and names no audience.
-    for (const variable of ['OAUTH_CLIENT_AUTH', 'OAUTH_AUDIENCE', 'OAUTH_RESOURCE'] as const) {
+    for (const variable of ['OAUTH_CLIENT_AUTH', 'OAUTH_AUDIENCE', 'OAUTH_RESOURCE', 'OAUTH_CLIENT_CERT_FILE', 'OAUTH_CLIENT_KEY_FILE'] as const) {
       if (nonEmpty(env[variable]) !== null) problems.push({ variable, message: 'is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials' })
     }
     return null
@@ -282,6 +291,9 @@ function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, problems: Conf
     keyId: nonEmpty(env.OAUTH_KEY_ID) ?? undefined,
     signingAlg: (nonEmpty(env.OAUTH_SIGNING_ALG) ?? undefined) as SigningAlg | undefined,
     clientAssertionFile: nonEmpty(env.OAUTH_CLIENT_ASSERTION_FILE) ?? undefined,
+    clientCertFile: nonEmpty(env.OAUTH_CLIENT_CERT_FILE) ?? undefined,
+    clientKeyFile: nonEmpty(env.OAUTH_CLIENT_KEY_FILE) ?? undefined,
+    tokenUrl,
     clientCredentials: style === 'client_credentials'
   }, {
     names: CLIENT_AUTH_VARIABLES,
@@ -328,6 +340,35 @@ function parseApiKeys (value: string | undefined, problems: ConfigProblem[]): st
     problems.push({ variable: 'GATEWAY_API_KEYS', message: 'must hold keys of visible ASCII characters without spaces, separated by commas' })
   }
   return keys
+}
+
+/**
+ * UPSTREAM_CLIENT_CERT_FILE and UPSTREAM_CLIENT_KEY_FILE, both or neither: the client certificate
+ * the single route presents to its upstream. A file's routes name their own.
+ */
+function resolveUpstreamClientCertificate (env: EnvConfig, withFile: boolean, problems: ConfigProblem[]): ClientCertificateFiles | null {
+  const certFile = nonEmpty(env.UPSTREAM_CLIENT_CERT_FILE)
+  const keyFile = nonEmpty(env.UPSTREAM_CLIENT_KEY_FILE)
+  const given = { UPSTREAM_CLIENT_CERT_FILE: certFile, UPSTREAM_CLIENT_KEY_FILE: keyFile }
+  if (withFile) {
+    for (const [variable, value] of Object.entries(given)) {
+      if (value !== null) problems.push({ variable, message: 'must not be set together with TOKENGATE_CONFIG: a route of the file names its own clientCertFile and clientKeyFile' })
+    }
+    return null
+  }
+  if (certFile === null && keyFile === null) return null
+  if (env.UPSTREAM_URL !== undefined && URL.canParse(env.UPSTREAM_URL.trim()) && new URL(env.UPSTREAM_URL.trim()).protocol === 'http:') {
+    problems.push({ variable: 'UPSTREAM_URL', message: `must be an https URL when UPSTREAM_CLIENT_CERT_FILE is set (${CERTIFICATE_NEEDS_TLS})` })
+  }
+  if (certFile === null || keyFile === null) {
+    const [variable, other] = certFile === null ? ['UPSTREAM_CLIENT_CERT_FILE', 'UPSTREAM_CLIENT_KEY_FILE'] : ['UPSTREAM_CLIENT_KEY_FILE', 'UPSTREAM_CLIENT_CERT_FILE']
+    problems.push({ variable, message: `is required when ${other} is set (a client certificate needs both files)` })
+    return null
+  }
+  const paths = checkClientCertificate({ certFile, keyFile, directory: process.cwd(), certName: 'UPSTREAM_CLIENT_CERT_FILE' }, (file, message) => {
+    problems.push({ variable: file === 'cert' ? 'UPSTREAM_CLIENT_CERT_FILE' : 'UPSTREAM_CLIENT_KEY_FILE', message })
+  })
+  return paths === null ? null : { ...paths, certField: 'UPSTREAM_CLIENT_CERT_FILE', keyField: 'UPSTREAM_CLIENT_KEY_FILE' }
 }
 
 function readCaFile (path: string | null, problems: ConfigProblem[]): string | null {

@@ -2,6 +2,7 @@
 // an upstream and the credential that signs its requests). Built from TOKENGATE_CONFIG's file, or,
 // without one, from the environment: one credential `default` and one route `/` to UPSTREAM_URL.
 import type { RefreshStyle } from '../grants/refreshGrant.js'
+import type { ClientCertificateFiles } from '../utils/clientCertificate.js'
 import type { GatewayConfig, OAuthClientConfig, TokenGrantKind } from './gatewayConfig.js'
 
 /** The credential of a gateway configured by the environment alone. */
@@ -37,6 +38,8 @@ export interface RouteConfig {
   credential: string
   /** ms until the upstream's response headers (UPSTREAM_TIMEOUT unless the route sets its own). */
   timeoutMs: number
+  /** Presented to the upstream in the TLS handshake (mutual TLS); absent: none. */
+  clientCertificate?: ClientCertificateFiles
 }
 
 export interface GatewayDefinition {
@@ -62,6 +65,12 @@ export function definitionFromEnvironment (config: GatewayConfig): GatewayDefini
       refreshIntervalMs: config.refreshIntervalMs,
       files: {}
     }],
-    routes: [{ path: '/', upstream: config.upstream, credential: DEFAULT_CREDENTIAL, timeoutMs: config.upstreamTimeoutMs }]
+    routes: [{
+      path: '/',
+      upstream: config.upstream,
+      credential: DEFAULT_CREDENTIAL,
+      timeoutMs: config.upstreamTimeoutMs,
+      ...(config.upstreamClientCertificate === null ? {} : { clientCertificate: config.upstreamClientCertificate })
+    }]
   }
 }

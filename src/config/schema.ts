@@ -30,6 +30,8 @@ export const configSchema = {
     OAUTH_KEY_ID: { type: 'string' },
     OAUTH_SIGNING_ALG: { type: 'string', enum: SIGNING_ALGS },
     OAUTH_CLIENT_ASSERTION_FILE: { type: 'string' },
+    OAUTH_CLIENT_CERT_FILE: { type: 'string' },
+    OAUTH_CLIENT_KEY_FILE: { type: 'string' },
     OAUTH_AUDIENCE: { type: 'string' },
     OAUTH_RESOURCE: { type: 'string' },
     TOKEN_REFRESH_INTERVAL: { type: 'number', exclusiveMinimum: 0, maximum: Math.floor(MAX_TIMER_MS / 60_000), default: 30 },
@@ -46,6 +48,8 @@ export const configSchema = {
     GATEWAY_API_KEYS: { type: 'string' },
     UPSTREAM_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 30_000 },
     UPSTREAM_CA_FILE: { type: 'string' },
+    UPSTREAM_CLIENT_CERT_FILE: { type: 'string' },
+    UPSTREAM_CLIENT_KEY_FILE: { type: 'string' },
     UPSTREAM_MAX_CONNECTIONS: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 10_000 },
     CLIENT_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 60_000 },
     CLIENT_KEEP_ALIVE_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 72_000 },
@@ -77,6 +81,8 @@ export interface EnvConfig {
   OAUTH_KEY_ID?: string
   OAUTH_SIGNING_ALG?: SigningAlg
   OAUTH_CLIENT_ASSERTION_FILE?: string
+  OAUTH_CLIENT_CERT_FILE?: string
+  OAUTH_CLIENT_KEY_FILE?: string
   OAUTH_AUDIENCE?: string
   OAUTH_RESOURCE?: string
   TOKEN_REFRESH_INTERVAL: number
@@ -92,6 +98,8 @@ export interface EnvConfig {
   GATEWAY_API_KEYS?: string
   UPSTREAM_TIMEOUT: number
   UPSTREAM_CA_FILE?: string
+  UPSTREAM_CLIENT_CERT_FILE?: string
+  UPSTREAM_CLIENT_KEY_FILE?: string
   UPSTREAM_MAX_CONNECTIONS: number
   CLIENT_TIMEOUT: number
   CLIENT_KEEP_ALIVE_TIMEOUT: number

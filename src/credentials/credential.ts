@@ -75,19 +75,20 @@ export async function openCredential (config: CredentialConfig, options: Credent
     log.info({ store: store.kind }, 'AUTH_TOKEN / REFRESH_TOKEN differ from the ones the store was seeded from: using the environment\'s')
   }
 
+  const grant = createGrant({
+    style: config.refreshStyle,
+    url: config.refreshUrl,
+    oauthClient: config.oauthClient,
+    timeoutMs: options.refreshTimeoutMs,
+    clientSecretFile: config.files.clientSecret === undefined ? undefined : { path: config.files.clientSecret, field: `credentials.${config.name}.clientSecretFile` }
+  })
   const service = new TokenRefreshService(
     start.accessToken,
     start.refreshToken,
     config.refreshUrl,
     async (_accessToken, _refreshToken, { trigger, ...record }) => { await store.save(record) },
     {
-      grant: createGrant({
-        style: config.refreshStyle,
-        url: config.refreshUrl,
-        oauthClient: config.oauthClient,
-        timeoutMs: options.refreshTimeoutMs,
-        clientSecretFile: config.files.clientSecret === undefined ? undefined : { path: config.files.clientSecret, field: `credentials.${config.name}.clientSecretFile` }
-      }),
+      grant,
       credential: config.name,
       bufferMs: config.expiryBufferMs,
       checkIntervalMs: config.refreshIntervalMs,
@@ -120,7 +121,11 @@ export async function openCredential (config: CredentialConfig, options: Credent
     service,
     store,
     health: () => healthBody(service.getHealth(), store.kind),
-    close: () => service.close()
+    close: async () => {
+      await service.close()
+      // After the service, so no refresh is left to use the grant's connections.
+      await grant.close?.()
+    }
   }
 }
 

@@ -1,12 +1,13 @@
 // How the gateway's client proves itself to the token endpoint (RFC 6749 §2.3, RFC 7521/7523):
 // a shared secret by HTTP Basic or in the form, no secret at all (a public client), a JWT it signs
-// with its own private key, or a JWT the platform writes for it (workload identity).
+// with its own private key, a JWT the platform writes for it (workload identity), or its TLS
+// client certificate (RFC 8705 §2.1: the connection carries the proof, the form only client_id).
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto'
 import { SignJWT } from 'jose'
 import type { Clock } from '../utils/clock.js'
 import type { SecretFile } from '../utils/secretFile.js'
 
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt', 'client_assertion_file'] as const
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt', 'client_assertion_file', 'tls_client_auth'] as const
 export type ClientAuthMethod = typeof CLIENT_AUTH_METHODS[number]
 
 export const SIGNING_ALGS = ['RS256', 'PS256', 'ES256'] as const
@@ -102,6 +103,7 @@ export function clientAuthenticator (options: ClientAuthOptions): ClientAuthenti
         form.set('client_secret', options.secret!())
       }
     case 'none':
+    case 'tls_client_auth':
       return async (form) => { form.set('client_id', clientId) }
     case 'private_key_jwt':
       return async (form) => {

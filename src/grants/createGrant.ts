@@ -3,6 +3,8 @@
 import type { OAuthClientConfig } from '../config/gatewayConfig.js'
 import type { ClientAuthConfig } from '../config/clientAuthConfig.js'
 import { type Clock, systemClock } from '../utils/clock.js'
+import { Agent } from 'undici'
+import { ClientCertificateAgent, ClientCertificateSource, type ClientCertificateFiles } from '../utils/clientCertificate.js'
 import { SecretFile } from '../utils/secretFile.js'
 import { checkJwt, clientAuthenticator, parseSigningKey, type ClientAuthenticator } from './clientAuth.js'
 import { createClientCredentialsGrant } from './clientCredentialsGrant.js'
@@ -32,8 +34,20 @@ export function createGrant (settings: GrantSettings): RefreshGrant {
   const secretFile = settings.clientSecretFile === undefined ? null : new SecretFile(settings.clientSecretFile.path, settings.clientSecretFile.field)
   const client: OAuthClient = secretFile === null ? { clientId, clientSecret } : { clientId, get clientSecret () { return secretFile.read() } }
   if (auth !== undefined) client.authenticate = authenticatorOf(auth, client, url, now ?? systemClock)
+  const certificate = auth?.clientCertificate === undefined ? null : tlsClientAgent(auth.clientCertificate)
+  if (certificate !== null) client.dispatcher = () => certificate.dispatcher()
   const options = { url, client, scope, audience, resource, timeoutMs, now }
-  return style === 'oauth2' ? createOAuth2RefreshGrant(options) : createClientCredentialsGrant(options)
+  const grant = style === 'oauth2' ? createOAuth2RefreshGrant(options) : createClientCredentialsGrant(options)
+  return certificate === null ? grant : { ...grant, close: () => certificate.close() }
+}
+
+/**
+ * tls_client_auth (RFC 8705 §2.1): token requests go over connections that present the client's
+ * certificate, a new pool whenever the files change. No `ca` is given: the server is checked
+ * against Node's default trust, the system's CAs with NODE_EXTRA_CA_CERTS, as for any other grant.
+ */
+function tlsClientAgent (files: ClientCertificateFiles): ClientCertificateAgent<Agent> {
+  return new ClientCertificateAgent(new ClientCertificateSource(files), (pair) => new Agent({ connect: { cert: pair.cert, key: pair.key } }))
 }
 
 // Key and assertion files are opened once per grant, so their change detection spans requests.

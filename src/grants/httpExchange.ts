@@ -159,6 +159,12 @@ export interface OAuthClient {
    * secret, or, for a public client, client_id in the body.
    */
   authenticate?: ClientAuthenticator
+  /**
+   * The connections the client's token requests go over, asked for each request (tls_client_auth:
+   * a pool presenting its certificate, new when the files change); absent: the limits' or undici's.
+   * May throw a RefreshError (a certificate file unreadable): the request is then not sent.
+   */
+  dispatcher?: () => Dispatcher
 }
 
 /** One form-encoded POST to an OAuth 2.0 token endpoint (RFC 6749 §3.2), the client authenticated. */
@@ -173,7 +179,7 @@ export async function postTokenRequest (
   if (client.authenticate !== undefined) await client.authenticate(form, headers)
   else if (client.clientSecret === null) form.set('client_id', client.clientId)
   else headers.authorization = basicAuthorization({ clientId: client.clientId, clientSecret: client.clientSecret })
-  return postForJson(url, headers, form.toString(), limits)
+  return postForJson(url, headers, form.toString(), client.dispatcher === undefined ? limits : { ...limits, dispatcher: client.dispatcher() })
 }
 
 // Codes a token endpoint uses for its own trouble; RFC 6749 §4.1.2.1 defines them, and servers

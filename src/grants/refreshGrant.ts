@@ -26,4 +26,6 @@ export interface RefreshGrant {
   /** False for grants that obtain tokens without one (client_credentials). */
   readonly needsRefreshToken: boolean
   exchange (refreshToken: string | null): Promise<TokenSet>
+  /** Lets go of what the grant holds open (tls_client_auth: its connections); absent when nothing. */
+  close?: () => Promise<void>
 }

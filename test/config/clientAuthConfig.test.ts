@@ -140,7 +140,7 @@ t.test('file: the fields of each method, relative paths from the file\'s folder,
   ])
   t.same(fileProblems({ clientAuth: 'client_secret_post' }), ['credentials.graph.clientSecret: is required when clientAuth is client_secret_post'])
   t.same(fileProblems({ clientAuth: 'mtls', signingAlg: 'HS256', clientSecret: 's' }), [
-    'credentials.graph.clientAuth: must be one of: client_secret_basic, client_secret_post, none, private_key_jwt, client_assertion_file',
+    'credentials.graph.clientAuth: must be one of: client_secret_basic, client_secret_post, none, private_key_jwt, client_assertion_file, tls_client_auth',
     'credentials.graph.signingAlg: must be one of: RS256, PS256, ES256'
   ])
   t.same(fileProblems({ clientSecret: 's', keyId: 'k' }), ['credentials.graph.keyId: is used only with clientAuth private_key_jwt'])

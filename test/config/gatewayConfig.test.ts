@@ -48,6 +48,7 @@ t.test('defaults, converted to the units the app uses', async (t) => {
     adminKey: null,
     apiKeys: [],
     upstreamCa: null,
+    upstreamClientCertificate: null,
     host: '127.0.0.1',
     port: 3000,
     upstreamTimeoutMs: 30_000,

@@ -272,7 +272,7 @@ t.test('each problem of a credential, by its place', async (t) => {
     ['not a mapping', withCredential('https://auth.example.com' as unknown as Config), ['credentials.chat: must be a mapping of fields (grant, tokenUrl, accessToken, …)']],
     ['an empty entry', withCredential(null as unknown as Config), ['credentials.chat: must be a mapping of fields (grant, tokenUrl, accessToken, …)']],
     ['a misspelt field', withCredential({ tokenURL: TOKEN_URL }), [
-      'credentials.chat.tokenURL: is not a known field (expected one of: grant, refreshStyle, tokenUrl, accessToken, accessTokenFile, refreshToken, refreshTokenFile, clientId, clientSecret, clientSecretFile, scope, expiryBuffer, refreshInterval, clientAuth, privateKeyFile, keyId, signingAlg, clientAssertionFile, audience, resource)',
+      'credentials.chat.tokenURL: is not a known field (expected one of: grant, refreshStyle, tokenUrl, accessToken, accessTokenFile, refreshToken, refreshTokenFile, clientId, clientSecret, clientSecretFile, scope, expiryBuffer, refreshInterval, clientAuth, privateKeyFile, keyId, signingAlg, clientAssertionFile, audience, resource, clientCertFile, clientKeyFile)',
       'credentials.chat.tokenUrl: is required'
     ]],
     ['an unknown grant', withCredential({ tokenUrl: TOKEN_URL, grant: 'password', clientId: 'x' }), ['credentials.chat.grant: must be one of: refresh_token, client_credentials']],
@@ -323,7 +323,7 @@ t.test('each problem of a credential, by its place', async (t) => {
 t.test('each problem of a route, by its place', async (t) => {
   const cases: Array<[string, Config, string[]]> = [
     ['not a mapping', withRoute('/chat' as unknown as Config), ['routes[0]: must be a mapping with path, upstream and credential']],
-    ['a misspelt field', withRoute({ ...ROUTE, upstreamUrl: 'https://x.example' }), ['routes[0].upstreamUrl: is not a known field (expected one of: path, upstream, credential, timeout)']],
+    ['a misspelt field', withRoute({ ...ROUTE, upstreamUrl: 'https://x.example' }), ['routes[0].upstreamUrl: is not a known field (expected one of: path, upstream, credential, timeout, clientCertFile, clientKeyFile)']],
     ['nothing at all', withRoute({}), ['routes[0].path: is required', 'routes[0].upstream: is required', 'routes[0].credential: is required']],
     ['a relative path', withRoute({ ...ROUTE, path: 'chat' }), ['routes[0].path: must start with \'/\'']],
     ['a path with ..', withRoute({ ...ROUTE, path: '/chat/../admin' }), ['routes[0].path: must not have empty, \'.\' or \'..\' segments']],
@@ -367,7 +367,7 @@ t.test('every problem of a file in one run, in the file\'s order', async (t) => 
   ].join('\n')
   t.same(problems(text), [
     'extra: is not a known field (expected one of: credentials, routes)',
-    'credentials.chat.tokenURL: is not a known field (expected one of: grant, refreshStyle, tokenUrl, accessToken, accessTokenFile, refreshToken, refreshTokenFile, clientId, clientSecret, clientSecretFile, scope, expiryBuffer, refreshInterval, clientAuth, privateKeyFile, keyId, signingAlg, clientAssertionFile, audience, resource)',
+    'credentials.chat.tokenURL: is not a known field (expected one of: grant, refreshStyle, tokenUrl, accessToken, accessTokenFile, refreshToken, refreshTokenFile, clientId, clientSecret, clientSecretFile, scope, expiryBuffer, refreshInterval, clientAuth, privateKeyFile, keyId, signingAlg, clientAssertionFile, audience, resource, clientCertFile, clientKeyFile)',
     'credentials.chat.tokenUrl: is required',
     'credentials.chat.refreshInterval: must be a number of minutes above 0, at most 35791',
     'credentials.graph.tokenUrl: must be an https or http URL',
