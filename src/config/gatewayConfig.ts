@@ -361,8 +361,9 @@ function resolveUpstreamClientCertificate (env: EnvConfig, withFile: boolean, pr
     problems.push({ variable: 'UPSTREAM_URL', message: `must be an https URL when UPSTREAM_CLIENT_CERT_FILE is set (${CERTIFICATE_NEEDS_TLS})` })
   }
   if (certFile === null || keyFile === null) {
-    const [variable, other] = certFile === null ? ['UPSTREAM_CLIENT_CERT_FILE', 'UPSTREAM_CLIENT_KEY_FILE'] : ['UPSTREAM_CLIENT_KEY_FILE', 'UPSTREAM_CLIENT_CERT_FILE']
-    problems.push({ variable, message: `is required when ${other} is set (a client certificate needs both files)` })
+    // Named on the variable that was set: that is the one the operator wrote and will look for.
+    const [variable, missing] = certFile === null ? ['UPSTREAM_CLIENT_KEY_FILE', 'UPSTREAM_CLIENT_CERT_FILE'] : ['UPSTREAM_CLIENT_CERT_FILE', 'UPSTREAM_CLIENT_KEY_FILE']
+    problems.push({ variable, message: `needs ${missing} beside it (a client certificate needs both files)` })
     return null
   }
   const paths = checkClientCertificate({ certFile, keyFile, directory: process.cwd(), certName: 'UPSTREAM_CLIENT_CERT_FILE' }, (file, message) => {

@@ -103,8 +103,8 @@ t.test('environment: UPSTREAM_CLIENT_CERT_FILE and UPSTREAM_CLIENT_KEY_FILE, bot
     ...envProblems({ AUTH_TOKEN: 'at', UPSTREAM_CLIENT_CERT_FILE: GARBLED, UPSTREAM_CLIENT_KEY_FILE: MISSING }),
     ...envProblems({ AUTH_TOKEN: 'at', UPSTREAM_URL: 'http://api.example.com', UPSTREAM_CLIENT_CERT_FILE: client.certFile, UPSTREAM_CLIENT_KEY_FILE: client.keyFile })
   ], [
-    'UPSTREAM_CLIENT_KEY_FILE is required when UPSTREAM_CLIENT_CERT_FILE is set (a client certificate needs both files)',
-    'UPSTREAM_CLIENT_CERT_FILE is required when UPSTREAM_CLIENT_KEY_FILE is set (a client certificate needs both files)',
+    'UPSTREAM_CLIENT_CERT_FILE needs UPSTREAM_CLIENT_KEY_FILE beside it (a client certificate needs both files)',
+    'UPSTREAM_CLIENT_KEY_FILE needs UPSTREAM_CLIENT_CERT_FILE beside it (a client certificate needs both files)',
     `UPSTREAM_CLIENT_KEY_FILE ${client.keyFile} does not hold the private key of the certificate in UPSTREAM_CLIENT_CERT_FILE`,
     `UPSTREAM_CLIENT_CERT_FILE ${GARBLED} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`,
     `UPSTREAM_CLIENT_KEY_FILE cannot be read: ${MISSING} (ENOENT)`,

@@ -37,6 +37,11 @@ const USABLE: Record<string, (config: GatewayConfig) => boolean> = {
   OAUTH_CLIENT_ID: () => true,
   OAUTH_CLIENT_SECRET: () => true,
   OAUTH_SCOPE: () => true,
+  // Alone, neither file of a client certificate makes one: the other is missing.
+  OAUTH_CLIENT_CERT_FILE: (c) => c.oauthClient?.auth?.clientCertificate === undefined,
+  OAUTH_CLIENT_KEY_FILE: (c) => c.oauthClient?.auth?.clientCertificate === undefined,
+  UPSTREAM_CLIENT_CERT_FILE: (c) => c.upstreamClientCertificate === null,
+  UPSTREAM_CLIENT_KEY_FILE: (c) => c.upstreamClientCertificate === null,
   OAUTH_CLIENT_AUTH: (c) => c.oauthClient?.auth === undefined || (CLIENT_AUTH_METHODS as readonly string[]).includes(c.oauthClient.auth.method),
   OAUTH_PRIVATE_KEY_FILE: (c) => c.oauthClient?.auth?.privateKey == null || isAbsolute(c.oauthClient.auth.privateKey.path),
   OAUTH_KEY_ID: () => true,
