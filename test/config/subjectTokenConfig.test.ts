@@ -144,6 +144,7 @@ t.test('file: what token_exchange needs and forbids, each problem at its place',
     `credentials.k8s.subjectTokenFile: ${OPAQUE} does not hold a JWT (three base64url parts), as subjectTokenType ${JWT_TOKEN_TYPE} requires`
   ])
   t.same(fileProblems({ subjectTokenFile: 42 }), ['credentials.k8s.subjectTokenFile: must be a string'], 'an unusable value is reported once')
+  t.same(fileProblems({ subjectTokenFile: 'token', subjectTokenType: 7 }), ['credentials.k8s.subjectTokenType: must be a string'])
   t.same(fileProblems({ grant: 'client_credentials', clientSecret: 's', subjectTokenFile: 'token', subjectTokenType: JWT_TOKEN_TYPE }), [
     'credentials.k8s.subjectTokenFile: is used only with grant token_exchange',
     'credentials.k8s.subjectTokenType: is used only with grant token_exchange'
