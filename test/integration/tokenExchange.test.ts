@@ -4,7 +4,8 @@
 // resources, reads the file again when the platform replaces it, backs off when the subject token
 // is refused (invalid_grant, not final) and recovers once the file holds a good one; nothing of
 // the subject token reaches a log line or health. In-process with a configuration file, then the
-// built gateway as a child process configured by the environment.
+// built gateway as a child process configured by the environment, which also exits 1 at start-up
+// on a subject token file that is missing or not a JWT.
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,7 +14,7 @@ import { request } from 'undici'
 import { stringify } from 'yaml'
 import { startGateway } from '../helpers/app.js'
 import { CLIENT_SECRET, startAuthorizationServer, startProtectedApi } from '../helpers/oidcProvider.js'
-import { startGatewayProcess } from '../helpers/process.js'
+import { spawnGateway, startGatewayProcess } from '../helpers/process.js'
 import { waitFor } from '../helpers/servers.js'
 import {
   EXCHANGE_CLIENT_ID, JWT_TOKEN_TYPE, PUBLIC_EXCHANGE_CLIENT_ID, startPlatform, tokenExchange, type ExchangeCall
@@ -173,4 +174,21 @@ t.test('the built gateway with TOKEN_GRANT=token_exchange: a refused subject tok
   await gw.waitForOutput(/Token refreshed successfully/)
   t.match(gw.output(), /tokengate forwarding to .* with tokens from http:\/\/127\.0\.0\.1:\d+ \(grant token_exchange\)/)
   assertNoSubjectToken(t, gw.output() + failing + JSON.stringify(forced.body), [expired, fresh, newest])
+})
+
+t.test('the built gateway exits 1 at start-up when the subject token file is not a JWT or is missing, naming the variable and never the content', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tokengate-exchange-'))
+  const garbled = join(dir, 'garbled')
+  writeFileSync(garbled, 'opaque-subject-token-value')
+  const base = { UPSTREAM_URL: 'http://127.0.0.1:9', TOKEN_GRANT: 'token_exchange', TOKEN_REFRESH_URL: 'http://127.0.0.1:9/token', OAUTH_CLIENT_ID: EXCHANGE_CLIENT_ID }
+  const notJwt = spawnGateway({ ...base, OAUTH_SUBJECT_TOKEN_FILE: garbled })
+  t.equal((await notJwt.exited).code, 1)
+  t.match(notJwt.output(), new RegExp(`^tokengate: configuration error: OAUTH_SUBJECT_TOKEN_FILE ${garbled} does not hold a JWT`, 'm'))
+  t.notMatch(notJwt.output(), /opaque-subject-token-value/)
+  const missing = spawnGateway({ ...base, OAUTH_SUBJECT_TOKEN_FILE: join(dir, 'absent') })
+  t.equal((await missing.exited).code, 1)
+  t.match(missing.output(), /^tokengate: configuration error: OAUTH_SUBJECT_TOKEN_FILE cannot be read: .*absent \(ENOENT\)$/m)
+  const none = spawnGateway(base)
+  t.equal((await none.exited).code, 1)
+  t.match(none.output(), /^tokengate: configuration error: OAUTH_SUBJECT_TOKEN_FILE is required when TOKEN_GRANT is token_exchange/m)
 })
