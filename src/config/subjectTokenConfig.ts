@@ -2,8 +2,7 @@
 // type, checked alike for OAUTH_SUBJECT_TOKEN_FILE / OAUTH_SUBJECT_TOKEN_TYPE and a credential's
 // subjectTokenFile / subjectTokenType. The file is read once here, so a wrong one stops the start.
 import { resolve } from 'node:path'
-import { checkJwt } from '../grants/clientAuth.js'
-import { JWT_TOKEN_TYPE } from '../grants/tokenExchangeGrant.js'
+import { JWT_TOKEN_TYPE, subjectTokenParser } from '../grants/tokenExchangeGrant.js'
 import { readBoundedFile } from './boundedFile.js'
 
 /** The most read from a subject token file (a projected service-account token is about 1 KiB). */
@@ -60,11 +59,6 @@ export function resolveSubjectToken (input: SubjectTokenInput, context: SubjectT
   const problem = subjectFileProblem(path, type, names.subjectTokenType)
   if (problem !== null) report('subjectTokenFile', problem)
   return problem === null && typeValid ? { path, field: context.field, type } : null
-}
-
-/** The parser of the subject token file, for start-up and every exchange alike. */
-export function subjectTokenParser (type: string): (text: string) => string {
-  return type === JWT_TOKEN_TYPE ? checkJwt : (text) => text
 }
 
 function subjectFileProblem (path: string, type: string, typeName: string): string | null {

@@ -11,8 +11,7 @@ import type { OAuthClient } from './httpExchange.js'
 import { createJsonRefreshGrant } from './jsonRefreshGrant.js'
 import { createOAuth2RefreshGrant, type OAuth2GrantOptions } from './oauth2RefreshGrant.js'
 import type { RefreshGrant, RefreshStyle } from './refreshGrant.js'
-import { createTokenExchangeGrant } from './tokenExchangeGrant.js'
-import { subjectTokenParser } from '../config/subjectTokenConfig.js'
+import { createTokenExchangeGrant, subjectTokenParser } from './tokenExchangeGrant.js'
 
 export interface GrantSettings {
   style: RefreshStyle

@@ -4,6 +4,7 @@
 // neither AUTH_TOKEN nor a refresh token: "refreshing" is exchanging again before expiry.
 import { type Clock, systemClock } from '../utils/clock.js'
 import type { SecretFile } from '../utils/secretFile.js'
+import { checkJwt } from './clientAuth.js'
 import { oauthFailure, postTokenRequest } from './httpExchange.js'
 import { parseOAuthTokenAnswer, tokenRequestParams, type OAuth2GrantOptions } from './oauth2RefreshGrant.js'
 import type { RefreshGrant } from './refreshGrant.js'
@@ -13,6 +14,14 @@ export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token
 
 /** RFC 8693 §3: the type of a JWT subject token, the default of subjectTokenType. */
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
+
+/**
+ * How the subject token file is checked, at start-up and for every exchange alike: a JWT for the
+ * jwt type (its signature and claims are the server's to judge); for any other, the text as it is.
+ */
+export function subjectTokenParser (type: string): (text: string) => string {
+  return type === JWT_TOKEN_TYPE ? checkJwt : (text) => text
+}
 
 export interface TokenExchangeGrantOptions extends OAuth2GrantOptions {
   /** The platform's token, checked by the parser the file was opened with. */
