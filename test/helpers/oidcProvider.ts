@@ -1,7 +1,8 @@
 // A real OAuth 2.0 authorization server for tests: oidc-provider on 127.0.0.1, port 0, with one
 // confidential client allowed authorization_code, refresh_token (rotated on every use) and
 // client_credentials. Refresh tokens come from its own authorization code flow; a protected API
-// beside it accepts only the access tokens the server holds as live.
+// beside it accepts only the access tokens the server holds as live. Other helpers add grants and
+// clients through `extend` and `extraClients` (test/helpers/tokenExchange.ts).
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
