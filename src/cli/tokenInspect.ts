@@ -33,7 +33,7 @@ export function inspectToken (input: InspectInput): InspectResult {
     '==============',
     input.refreshConfigured
       ? `Refresh: configured (${input.refreshStyle} style, ${input.refreshUrl})`
-      : 'Refresh: NOT configured (no REFRESH_TOKEN; with client_credentials, no OAUTH_CLIENT_ID): the token cannot be renewed automatically'
+      : 'Refresh: NOT configured (no REFRESH_TOKEN; with client_credentials or token_exchange, no OAUTH_CLIENT_ID): the token cannot be renewed automatically'
   ]
   if (input.token === null) {
     lines.push('No token found: set AUTH_TOKEN (or start the gateway once so the token store holds tokens).', '', ...refreshLines)

@@ -47,13 +47,14 @@ try {
   stored = { record: null, where: 'none' }
 }
 const start = chooseStartupTokens(stored.record, env.AUTH_TOKEN?.trim() || null, env.REFRESH_TOKEN?.trim() || null)
-// client_credentials obtains tokens with the client's id and secret, no refresh token needed.
-const clientCredentials = env.TOKEN_GRANT === 'client_credentials'
+// client_credentials and token_exchange obtain tokens with the client's id (and secret, key or
+// subject token), no refresh token needed.
+const ownTokens = env.TOKEN_GRANT !== 'refresh_token'
 const result = inspectToken({
   token: start.accessToken,
   source: start.source === 'store' ? `${stored.where}, version ${start.version}` : 'AUTH_TOKEN (environment)',
-  refreshConfigured: clientCredentials ? Boolean(env.OAUTH_CLIENT_ID?.trim()) : start.refreshToken !== null,
-  refreshStyle: clientCredentials ? 'client_credentials' : env.TOKEN_REFRESH_STYLE,
+  refreshConfigured: ownTokens ? Boolean(env.OAUTH_CLIENT_ID?.trim()) : start.refreshToken !== null,
+  refreshStyle: ownTokens ? env.TOKEN_GRANT : env.TOKEN_REFRESH_STYLE,
   refreshUrl: env.TOKEN_REFRESH_URL,
   bufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,
   expiresAtMs: start.expiresAtMs,

@@ -10,10 +10,11 @@ import {
 } from './fileFields.js'
 import type { CredentialConfig, SecretField } from './gatewayDefinition.js'
 import { CREDENTIAL_NAME } from './gatewayDefinition.js'
-import type { OAuthClientConfig, TokenGrantKind } from './gatewayConfig.js'
+import { obtainsOwnTokens, type OAuthClientConfig, type TokenGrantKind } from './gatewayConfig.js'
 import { SCOPE_PROBLEM, normaliseScope } from './oauthScope.js'
 import { resolveClientAuth, type ClientAuthKey } from './clientAuthConfig.js'
 import { RESOURCE_PROBLEM, resourcesValid } from './tokenTargets.js'
+import { resolveSubjectToken } from './subjectTokenConfig.js'
 import { CLIENT_AUTH_METHODS, SIGNING_ALGS } from '../grants/clientAuth.js'
 
 /** The most read from a secret file: above the largest ACCESS_TOKEN_MAX_SIZE (1 MiB), with room for whitespace. */
@@ -23,10 +24,10 @@ const CREDENTIAL_FIELDS = [
   'grant', 'refreshStyle', 'tokenUrl', 'accessToken', 'accessTokenFile', 'refreshToken', 'refreshTokenFile',
   'clientId', 'clientSecret', 'clientSecretFile', 'scope', 'expiryBuffer', 'refreshInterval',
   'clientAuth', 'privateKeyFile', 'keyId', 'signingAlg', 'clientAssertionFile', 'audience', 'resource',
-  'clientCertFile', 'clientKeyFile'
+  'clientCertFile', 'clientKeyFile', 'subjectTokenFile', 'subjectTokenType'
 ] as const
 
-const GRANTS: readonly TokenGrantKind[] = ['refresh_token', 'client_credentials']
+const GRANTS: readonly TokenGrantKind[] = ['refresh_token', 'client_credentials', 'token_exchange']
 const REFRESH_STYLES = ['json', 'oauth2'] as const
 // Minutes, as TOKEN_EXPIRY_BUFFER and TOKEN_REFRESH_INTERVAL: their milliseconds must fit a timer.
 const MAX_MINUTES = Math.floor(MAX_TIMER_MS / 60_000)
@@ -47,19 +48,20 @@ export function parseCredential (name: string, raw: unknown, context: FileContex
   // The checks between fields hold only for a grant and style that are known.
   const crossCheck = grant !== null && style !== null
   const tokenGrant = grant ?? 'refresh_token'
-  const clientCredentials = tokenGrant === 'client_credentials'
-  if (crossCheck && clientCredentials && isGiven(raw, 'refreshStyle')) {
-    addProblem(context, placeOf(place, 'refreshStyle'), 'applies to grant refresh_token only (client_credentials has one exchange of its own)')
+  // client_credentials and token_exchange: each is its own exchange, with no refresh token.
+  const ownTokens = obtainsOwnTokens(tokenGrant)
+  if (crossCheck && ownTokens && isGiven(raw, 'refreshStyle')) {
+    addProblem(context, placeOf(place, 'refreshStyle'), `applies to grant refresh_token only (${tokenGrant} has one exchange of its own)`)
   }
-  const refreshStyle = clientCredentials ? 'client_credentials' : style ?? 'json'
+  const refreshStyle = ownTokens ? tokenGrant as CredentialConfig['refreshStyle'] : style ?? 'json'
   const tokenUrl = urlField(raw, 'tokenUrl', place, context, { query: true })
 
   const files: CredentialConfig['files'] = {}
   const accessToken = secretField(raw, 'accessToken', place, context, files)
   const refreshToken = secretField(raw, 'refreshToken', place, context, files)
-  if (crossCheck && clientCredentials) {
+  if (crossCheck && ownTokens) {
     for (const key of ['refreshToken', 'refreshTokenFile']) {
-      if (isGiven(raw, key)) addProblem(context, placeOf(place, key), 'applies to grant refresh_token only (client_credentials needs no refresh token)')
+      if (isGiven(raw, key)) addProblem(context, placeOf(place, key), `applies to grant refresh_token only (${tokenGrant} needs no refresh token)`)
     }
   }
   if (typeof accessToken === 'string' && Buffer.byteLength(accessToken) > context.defaults.accessTokenMaxBytes) {
@@ -93,7 +95,7 @@ export function parseCredential (name: string, raw: unknown, context: FileContex
   }
 }
 
-/** As resolveOAuthClient does for OAUTH_*: oauth2 and client_credentials need a client id; client_credentials a secret. */
+/** As resolveOAuthClient does for OAUTH_*: oauth2, client_credentials and token_exchange need a client id; client_credentials a secret. */
 function parseOAuthClient (raw: Mapping, place: string, refreshStyle: CredentialConfig['refreshStyle'] | null, tokenUrl: URL | null, context: FileContext, files: CredentialConfig['files']): OAuthClientConfig | null {
   const clientId = stringField(raw, 'clientId', place, context)
   const clientSecret = secretField(raw, 'clientSecret', place, context, files)
@@ -108,6 +110,8 @@ function parseOAuthClient (raw: Mapping, place: string, refreshStyle: Credential
   const audience = stringListField(raw, 'audience', place, context)
   const resource = stringListField(raw, 'resource', place, context)
   if (resource && !resourcesValid(resource)) addProblem(context, placeOf(place, 'resource'), RESOURCE_PROBLEM)
+  const subjectTokenFile = stringField(raw, 'subjectTokenFile', place, context)
+  const subjectTokenType = stringField(raw, 'subjectTokenType', place, context)
   const scope = typeof scopeText === 'string' ? normaliseScope(scopeText) : null
   if (scope === undefined) addProblem(context, placeOf(place, 'scope'), SCOPE_PROBLEM)
   // An unknown grant or style is reported already; which fields it needs is anyone's guess.
@@ -115,11 +119,20 @@ function parseOAuthClient (raw: Mapping, place: string, refreshStyle: Credential
   if (refreshStyle === 'json') {
     // Set but never sent: most likely `refreshStyle: oauth2` was forgotten.
     for (const key of ['clientId', 'clientSecret', 'clientSecretFile', 'scope', ...CLIENT_AUTH_FIELDS, 'audience', 'resource']) {
-      if (isGiven(raw, key)) addProblem(context, placeOf(place, key), 'is used only with refreshStyle oauth2 or grant client_credentials')
+      if (isGiven(raw, key)) addProblem(context, placeOf(place, key), 'is used only with refreshStyle oauth2 or grant client_credentials or token_exchange')
     }
-    return null
   }
-  const because = refreshStyle === 'client_credentials' ? 'grant is client_credentials' : 'refreshStyle is oauth2'
+  // Checked for every grant: the fields are refused without token_exchange.
+  const subjectToken = subjectTokenFile === null || subjectTokenType === null
+    ? null
+    : resolveSubjectToken({ file: subjectTokenFile, type: subjectTokenType, tokenExchange: refreshStyle === 'token_exchange' }, {
+      names: { grant: 'grant', subjectTokenFile: 'subjectTokenFile', subjectTokenType: 'subjectTokenType' },
+      report: (key, message) => { addProblem(context, placeOf(place, key), message) },
+      field: placeOf(place, 'subjectTokenFile'),
+      directory: context.directory
+    })
+  if (refreshStyle === 'json') return null
+  const because = refreshStyle === 'oauth2' ? 'refreshStyle is oauth2' : `grant is ${refreshStyle}`
   if (clientId === undefined) addProblem(context, placeOf(place, 'clientId'), `is required when ${because}`)
   // A value already reported as unusable (null) is neither checked again nor reported missing.
   const given = <T>(value: T | null | undefined): T | undefined => value ?? undefined
@@ -153,6 +166,7 @@ function parseOAuthClient (raw: Mapping, place: string, refreshStyle: Credential
   if (auth !== undefined) client.auth = auth
   if (audience) client.audience = audience
   if (resource) client.resource = resource
+  if (subjectToken !== null) client.subjectToken = subjectToken
   return client
 }
 

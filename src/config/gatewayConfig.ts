@@ -14,9 +14,15 @@ import { RESOURCE_PROBLEM, resourcesValid, splitList } from './tokenTargets.js'
 import { resolveClientAuth, type ClientAuthConfig, type ClientAuthKey } from './clientAuthConfig.js'
 import { CERTIFICATE_NEEDS_TLS, checkClientCertificate } from './clientCertificateConfig.js'
 import type { ClientCertificateFiles } from '../utils/clientCertificate.js'
+import { resolveSubjectToken, type SubjectTokenConfig } from './subjectTokenConfig.js'
 import { VARIABLE_PURPOSE, configSchema, type EnvConfig } from './schema.js'
 
-export type TokenGrantKind = 'refresh_token' | 'client_credentials'
+export type TokenGrantKind = 'refresh_token' | 'client_credentials' | 'token_exchange'
+
+/** True for the grants that obtain tokens by themselves, needing neither AUTH_TOKEN nor a refresh token. */
+export function obtainsOwnTokens (grant: TokenGrantKind): boolean {
+  return grant !== 'refresh_token'
+}
 
 export const AUTH_TOKEN_REQUIRED = 'is required (the initial access token, JWT or opaque): the token store holds none'
 
@@ -32,6 +38,8 @@ export interface OAuthClientConfig {
   audience?: string[]
   /** As audience: absolute URIs without a fragment (RFC 8707 resource). */
   resource?: string[]
+  /** token_exchange: the token exchanged (src/config/subjectTokenConfig.ts); set for that grant only. */
+  subjectToken?: SubjectTokenConfig
 }
 
 /**
@@ -51,10 +59,10 @@ export interface GatewayConfig {
   authToken: string | null
   refreshToken: string | null
   refreshUrl: string
-  /** What health reports and which exchange runs: TOKEN_GRANT=client_credentials wins over TOKEN_REFRESH_STYLE. */
+  /** What health reports and which exchange runs: TOKEN_GRANT=client_credentials or token_exchange wins over TOKEN_REFRESH_STYLE. */
   refreshStyle: RefreshStyle
   tokenGrant: TokenGrantKind
-  /** Set for the oauth2 and client_credentials styles, null for json. */
+  /** Set for the oauth2, client_credentials and token_exchange styles, null for json. */
   oauthClient: OAuthClientConfig | null
   /** TOKEN_REFRESH_INTERVAL, also the default of the file's credentials. */
   refreshIntervalMs: number
@@ -210,7 +218,7 @@ function resolveSingleCredential (env: EnvConfig, problems: ConfigProblem[]): Si
   if (upstream?.search) {
     problems.push({ variable: 'UPSTREAM_URL', message: 'must not have a query string' })
   }
-  const refreshStyle: RefreshStyle = env.TOKEN_GRANT === 'client_credentials' ? 'client_credentials' : env.TOKEN_REFRESH_STYLE
+  const refreshStyle: RefreshStyle = obtainsOwnTokens(env.TOKEN_GRANT) ? env.TOKEN_GRANT as RefreshStyle : env.TOKEN_REFRESH_STYLE
   const oauthClient = resolveOAuthClient(env, refreshStyle, refreshUrl, problems)
   const authToken = nonEmpty(env.AUTH_TOKEN)
   // A limit that is no finite number is reported on its own (above), not as AUTH_TOKEN's problem.
@@ -253,7 +261,7 @@ function missing (variable: string, problems: ConfigProblem[]): null {
 export function missingAuthToken (env: EnvConfig): ConfigProblem | null {
   // With TOKENGATE_CONFIG, AUTH_TOKEN is not read: each credential of the file has its own.
   if (nonEmpty(env.TOKENGATE_CONFIG) !== null) return null
-  if (nonEmpty(env.AUTH_TOKEN) !== null || env.TOKEN_GRANT === 'client_credentials') return null
+  if (nonEmpty(env.AUTH_TOKEN) !== null || obtainsOwnTokens(env.TOKEN_GRANT)) return null
   const noStoredTokens = env.TOKEN_STORE === 'memory' || (env.TOKEN_STORE === 'file' && !existsSync(resolvePath(env.TOKEN_STORE_PATH)))
   return noStoredTokens ? { variable: 'AUTH_TOKEN', message: AUTH_TOKEN_REQUIRED } : null
 }
@@ -274,11 +282,12 @@ function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, tokenUrl: URL 
   if (style === 'json') {
     // Never sent: the seed's JSON refresh authenticates no client and names no audience.
     for (const variable of ['OAUTH_CLIENT_AUTH', 'OAUTH_AUDIENCE', 'OAUTH_RESOURCE', 'OAUTH_CLIENT_CERT_FILE', 'OAUTH_CLIENT_KEY_FILE'] as const) {
-      if (nonEmpty(env[variable]) !== null) problems.push({ variable, message: 'is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials' })
+      if (nonEmpty(env[variable]) !== null) problems.push({ variable, message: 'is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials or token_exchange' })
     }
+    subjectTokenOf(env, style, problems)
     return null
   }
-  const because = style === 'client_credentials' ? 'TOKEN_GRANT=client_credentials' : 'TOKEN_REFRESH_STYLE=oauth2'
+  const because = style === 'oauth2' ? 'TOKEN_REFRESH_STYLE=oauth2' : `TOKEN_GRANT=${style}`
   const clientId = nonEmpty(env.OAUTH_CLIENT_ID)
   const clientSecret = nonEmpty(env.OAUTH_CLIENT_SECRET)
   if (clientId === null) {
@@ -311,12 +320,33 @@ function resolveOAuthClient (env: EnvConfig, style: RefreshStyle, tokenUrl: URL 
   const audience = listVariable(env, 'OAUTH_AUDIENCE', problems)
   const resource = listVariable(env, 'OAUTH_RESOURCE', problems)
   if (resource !== undefined && !resourcesValid(resource)) problems.push({ variable: 'OAUTH_RESOURCE', message: RESOURCE_PROBLEM })
+  const subjectToken = subjectTokenOf(env, style, problems)
   if (clientId === null) return null
   const client: OAuthClientConfig = { clientId, clientSecret, scope: scope ?? null }
   if (auth !== undefined) client.auth = auth
   if (audience !== undefined) client.audience = audience
   if (resource !== undefined) client.resource = resource
+  if (subjectToken !== null) client.subjectToken = subjectToken
   return client
+}
+
+const SUBJECT_TOKEN_VARIABLES = {
+  grant: 'TOKEN_GRANT',
+  subjectTokenFile: 'OAUTH_SUBJECT_TOKEN_FILE',
+  subjectTokenType: 'OAUTH_SUBJECT_TOKEN_TYPE'
+} as const
+
+function subjectTokenOf (env: EnvConfig, style: RefreshStyle, problems: ConfigProblem[]): SubjectTokenConfig | null {
+  return resolveSubjectToken({
+    file: nonEmpty(env.OAUTH_SUBJECT_TOKEN_FILE) ?? undefined,
+    type: nonEmpty(env.OAUTH_SUBJECT_TOKEN_TYPE) ?? undefined,
+    tokenExchange: style === 'token_exchange'
+  }, {
+    names: SUBJECT_TOKEN_VARIABLES,
+    report: (key, message) => { problems.push({ variable: SUBJECT_TOKEN_VARIABLES[key], message }) },
+    field: SUBJECT_TOKEN_VARIABLES.subjectTokenFile,
+    directory: process.cwd()
+  })
 }
 
 // Comma-separated values; undefined when unset or blank, a problem when only commas.

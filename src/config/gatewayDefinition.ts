@@ -17,7 +17,7 @@ export type SecretField = 'accessToken' | 'refreshToken' | 'clientSecret'
 export interface CredentialConfig {
   name: string
   tokenGrant: TokenGrantKind
-  /** `client_credentials` for that grant, else the refresh style (json | oauth2). */
+  /** `client_credentials` or `token_exchange` for that grant, else the refresh style (json | oauth2). */
   refreshStyle: RefreshStyle
   /** The identity provider's token (or refresh) URL. */
   refreshUrl: string

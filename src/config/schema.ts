@@ -21,7 +21,7 @@ export const configSchema = {
     REFRESH_TOKEN: { type: 'string' },
     TOKEN_REFRESH_URL: { type: 'string', default: DEFAULT_TOKEN_REFRESH_URL },
     TOKEN_REFRESH_STYLE: { type: 'string', enum: ['json', 'oauth2'], default: 'json' },
-    TOKEN_GRANT: { type: 'string', enum: ['refresh_token', 'client_credentials'], default: 'refresh_token' },
+    TOKEN_GRANT: { type: 'string', enum: ['refresh_token', 'client_credentials', 'token_exchange'], default: 'refresh_token' },
     OAUTH_CLIENT_ID: { type: 'string' },
     OAUTH_CLIENT_SECRET: { type: 'string' },
     OAUTH_SCOPE: { type: 'string' },
@@ -34,6 +34,8 @@ export const configSchema = {
     OAUTH_CLIENT_KEY_FILE: { type: 'string' },
     OAUTH_AUDIENCE: { type: 'string' },
     OAUTH_RESOURCE: { type: 'string' },
+    OAUTH_SUBJECT_TOKEN_FILE: { type: 'string' },
+    OAUTH_SUBJECT_TOKEN_TYPE: { type: 'string' },
     TOKEN_REFRESH_INTERVAL: { type: 'number', exclusiveMinimum: 0, maximum: Math.floor(MAX_TIMER_MS / 60_000), default: 30 },
     // Minutes; a buffer longer than the longest interval makes no sense and its milliseconds must stay finite.
     TOKEN_EXPIRY_BUFFER: { type: 'number', minimum: 0, maximum: Math.floor(MAX_TIMER_MS / 60_000), default: 5 },
@@ -72,7 +74,7 @@ export interface EnvConfig {
   REFRESH_TOKEN?: string
   TOKEN_REFRESH_URL: string
   TOKEN_REFRESH_STYLE: 'json' | 'oauth2'
-  TOKEN_GRANT: 'refresh_token' | 'client_credentials'
+  TOKEN_GRANT: 'refresh_token' | 'client_credentials' | 'token_exchange'
   OAUTH_CLIENT_ID?: string
   OAUTH_CLIENT_SECRET?: string
   OAUTH_SCOPE?: string
@@ -85,6 +87,8 @@ export interface EnvConfig {
   OAUTH_CLIENT_KEY_FILE?: string
   OAUTH_AUDIENCE?: string
   OAUTH_RESOURCE?: string
+  OAUTH_SUBJECT_TOKEN_FILE?: string
+  OAUTH_SUBJECT_TOKEN_TYPE?: string
   TOKEN_REFRESH_INTERVAL: number
   TOKEN_EXPIRY_BUFFER: number
   TOKEN_REFRESH_TIMEOUT: number

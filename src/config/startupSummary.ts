@@ -10,11 +10,11 @@ export interface StartupSummary {
   fields: { upstream: string, identityProvider: string | null, grant: string, store: string }
 }
 
-/** `refreshEnabled`: whether the gateway can obtain tokens at all (a refresh token, or client credentials). */
+/** `refreshEnabled`: whether the gateway can obtain tokens at all (a refresh token, client credentials, a token exchange). */
 export function startupSummary (config: GatewayConfig, refreshEnabled: boolean): StartupSummary {
   const upstream = `${config.upstream.origin}${config.upstream.pathname.replace(/\/+$/, '')}`
   const identityProvider = refreshEnabled ? new URL(config.refreshUrl).origin : null
-  const grant = config.tokenGrant === 'client_credentials' ? 'client_credentials' : `refresh_token, ${config.refreshStyle} style`
+  const grant = config.tokenGrant === 'refresh_token' ? `refresh_token, ${config.refreshStyle} style` : config.tokenGrant
   const store = config.store === 'file'
     ? `the file ${config.storePath}`
     : config.store === 'redis' ? `Redis ${redactedRedisUrl(config.redisUrl)} under ${config.storeKey}` : 'memory (lost on restart)'

@@ -1,7 +1,7 @@
 // A credential as a value: its token engine, opened over its own store record from the tokens
 // the store holds or the configuration gives (the seed fingerprint decides), and its health. The
 // app creates one per credential of the configuration and knows nothing of what is inside.
-import { AUTH_TOKEN_REQUIRED } from '../config/gatewayConfig.js'
+import { AUTH_TOKEN_REQUIRED, obtainsOwnTokens } from '../config/gatewayConfig.js'
 import type { CredentialConfig } from '../config/gatewayDefinition.js'
 import { ConfigError, StoreError, type ConfigProblem } from '../errors.js'
 import { createGrant } from '../grants/createGrant.js'
@@ -65,8 +65,8 @@ export async function openCredential (config: CredentialConfig, options: Credent
   const { store, logger: log, places } = options
   const stored = await loadStored(config, options)
   const start = chooseStartupTokens(stored, config.accessToken, config.refreshToken)
-  // client_credentials fetches its first token at start-up; every other grant starts from one.
-  if (start.accessToken === null && config.tokenGrant !== 'client_credentials') {
+  // client_credentials and token_exchange fetch their first token at start-up; refresh_token starts from one.
+  if (start.accessToken === null && !obtainsOwnTokens(config.tokenGrant)) {
     throw new ConfigError([{ ...places.accessToken, message: AUTH_TOKEN_REQUIRED }])
   }
   if (start.source === 'store') {

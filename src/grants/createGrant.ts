@@ -1,5 +1,6 @@
 // Picks the way of obtaining tokens from the configuration: the seed's JSON refresh, the OAuth 2.0
-// refresh (RFC 6749 §6) or the client credentials grant (§4.4), and how the client authenticates.
+// refresh (RFC 6749 §6), the client credentials grant (§4.4) or the token exchange (RFC 8693),
+// and how the client authenticates.
 import type { OAuthClientConfig } from '../config/gatewayConfig.js'
 import type { ClientAuthConfig } from '../config/clientAuthConfig.js'
 import { type Clock, systemClock } from '../utils/clock.js'
@@ -10,13 +11,14 @@ import { checkJwt, clientAuthenticator, parseSigningKey, type ClientAuthenticato
 import { createClientCredentialsGrant } from './clientCredentialsGrant.js'
 import type { OAuthClient } from './httpExchange.js'
 import { createJsonRefreshGrant } from './jsonRefreshGrant.js'
-import { createOAuth2RefreshGrant } from './oauth2RefreshGrant.js'
+import { createOAuth2RefreshGrant, type OAuth2GrantOptions } from './oauth2RefreshGrant.js'
 import type { RefreshGrant, RefreshStyle } from './refreshGrant.js'
+import { createTokenExchangeGrant, subjectTokenParser } from './tokenExchangeGrant.js'
 
 export interface GrantSettings {
   style: RefreshStyle
   url: string
-  /** Required for oauth2 and client_credentials (the configuration guarantees it). */
+  /** Required for oauth2, client_credentials and token_exchange (the configuration guarantees it). */
   oauthClient: OAuthClientConfig | null
   timeoutMs?: number
   now?: Clock
@@ -37,7 +39,9 @@ export function createGrant (settings: GrantSettings): RefreshGrant {
   const certificate = auth?.clientCertificate === undefined ? null : tlsClientAgent(auth.clientCertificate)
   if (certificate !== null) client.dispatcher = () => certificate.dispatcher()
   const options = { url, client, scope, audience, resource, timeoutMs, now }
-  const grant = style === 'oauth2' ? createOAuth2RefreshGrant(options) : createClientCredentialsGrant(options)
+  const grant = style === 'token_exchange'
+    ? tokenExchangeGrantOf(settings.oauthClient!, options)
+    : style === 'oauth2' ? createOAuth2RefreshGrant(options) : createClientCredentialsGrant(options)
   return certificate === null ? grant : { ...grant, close: () => certificate.close() }
 }
 
@@ -48,6 +52,13 @@ export function createGrant (settings: GrantSettings): RefreshGrant {
  */
 function tlsClientAgent (files: ClientCertificateFiles): ClientCertificateAgent<Agent> {
   return new ClientCertificateAgent(new ClientCertificateSource(files), (pair) => new Agent({ connect: { cert: pair.cert, key: pair.key } }))
+}
+
+// The subject token file is opened once per grant, as the key and assertion files are.
+function tokenExchangeGrantOf (oauthClient: OAuthClientConfig, options: OAuth2GrantOptions): RefreshGrant {
+  // The configuration guarantees the subject token with this grant.
+  const { path, field, type } = oauthClient.subjectToken!
+  return createTokenExchangeGrant({ ...options, subjectToken: new SecretFile(path, field, subjectTokenParser(type)), subjectTokenType: type })
 }
 
 // Key and assertion files are opened once per grant, so their change detection spans requests.

@@ -188,12 +188,14 @@ const RETRYABLE_OAUTH_ERRORS = new Set(['server_error', 'temporarily_unavailable
 
 /**
  * A non-2xx answer of an OAuth 2.0 token endpoint (RFC 6749 §5.2) as a RefreshError.
- * `invalid_grant` to a refresh means the refresh token is dead: final. 5xx, 429, server_error and
+ * `invalid_grant` to a refresh means the refresh token is dead: final. To a token exchange it means
+ * the subject token was refused (expired, or not yet trusted): the platform rewrites that file, so
+ * it is backed off and tried again like the codes below. 5xx, 429, server_error and
  * temporarily_unavailable are retried within the refresh. Any other code (invalid_client,
  * invalid_scope, …) is a configuration problem the next refresh may not have: not retried at
  * once, but not final either, so the service's growing backoff tries again later.
  */
-export function oauthFailure (answer: ExchangeAnswer, grantType: 'refresh_token' | 'client_credentials'): RefreshError {
+export function oauthFailure (answer: ExchangeAnswer, grantType: 'refresh_token' | 'client_credentials' | 'token_exchange'): RefreshError {
   const { status } = answer
   const oauthError = (answer.json as { error?: unknown } | undefined)?.error
   const code = typeof oauthError === 'string' && OAUTH_ERROR_CODE.test(oauthError) ? oauthError : undefined
@@ -201,6 +203,10 @@ export function oauthFailure (answer: ExchangeAnswer, grantType: 'refresh_token'
   if (code === 'invalid_grant' && grantType === 'refresh_token') {
     return new RefreshError({ reason: code, retryable: false, rejected: true },
       `identity provider refused the refresh token (HTTP ${status})`)
+  }
+  if (code === 'invalid_grant' && grantType === 'token_exchange') {
+    return new RefreshError({ reason: code, retryable: false, rejected: false, retryAfterMs: answer.retryAfterMs },
+      `identity provider refused the subject token (HTTP ${status}): tried again after a backoff, with the file's token as it is then`)
   }
   const retryable = status >= 500 || status === 429 || (code !== undefined && RETRYABLE_OAUTH_ERRORS.has(code))
   return new RefreshError({ reason: code ?? `http_${status}`, retryable, rejected: false, retryAfterMs: answer.retryAfterMs },

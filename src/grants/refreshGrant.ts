@@ -1,5 +1,5 @@
 // The contract between the refresh service and the ways of obtaining a token (json, oauth2,
-// client_credentials): one exchange, one validated token set or one RefreshError.
+// client_credentials, token_exchange): one exchange, one validated token set or one RefreshError.
 export interface TokenSet {
   accessToken: string
   /** Null when the answer carried none: the caller keeps the refresh token it has. */
@@ -19,11 +19,11 @@ export interface TokenSet {
   providerDateMs?: number
 }
 
-export type RefreshStyle = 'json' | 'oauth2' | 'client_credentials'
+export type RefreshStyle = 'json' | 'oauth2' | 'client_credentials' | 'token_exchange'
 
 export interface RefreshGrant {
   readonly style: RefreshStyle
-  /** False for grants that obtain tokens without one (client_credentials). */
+  /** False for grants that obtain tokens without one (client_credentials, token_exchange). */
   readonly needsRefreshToken: boolean
   exchange (refreshToken: string | null): Promise<TokenSet>
   /** Lets go of what the grant holds open (tls_client_auth: its connections); absent when nothing. */

@@ -5,8 +5,9 @@
 // of every line, more CPU than the rest of the logging together: see docs/benchmarks.md.)
 
 // rawPacket: Node's client errors (a malformed or oversized request) carry the raw request bytes,
-// every header included, which Fastify logs with the error at trace level.
-export const REDACTED_FIELDS = ['accessToken', 'refreshToken', 'access_token', 'refresh_token', 'client_secret', 'rawPacket'] as const
+// every header included, which Fastify logs with the error at trace level. subject_token and
+// client_assertion: the form fields of a token exchange and of assertion client authentication.
+export const REDACTED_FIELDS = ['accessToken', 'refreshToken', 'access_token', 'refresh_token', 'client_secret', 'subject_token', 'client_assertion', 'rawPacket'] as const
 export const REDACTED_HEADERS = ['authorization', 'x-api-key', 'x-admin-key', 'cookie'] as const
 export const CENSOR = '[redacted]'
 

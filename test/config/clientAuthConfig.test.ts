@@ -79,7 +79,7 @@ t.test('environment: what each method needs or forbids, one problem per variable
   t.same(envProblems({ ...CC, OAUTH_CLIENT_AUTH: 'client_secret_basic' }), ['OAUTH_CLIENT_SECRET is required when OAUTH_CLIENT_AUTH is client_secret_basic'])
   t.same(envProblems({ ...CC, OAUTH_CLIENT_AUTH: 'none' }), ['OAUTH_CLIENT_AUTH cannot be none for the client credentials grant (confidential clients only)'])
   t.same(envProblems({ ...CC, OAUTH_CLIENT_SECRET: 's', OAUTH_PRIVATE_KEY_FILE: KEY }), ['OAUTH_PRIVATE_KEY_FILE is used only with OAUTH_CLIENT_AUTH private_key_jwt'], 'a key without the method is a mistake, not a guess')
-  t.same(envProblems({ OAUTH_CLIENT_AUTH: 'private_key_jwt' }), ['OAUTH_CLIENT_AUTH is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials'], 'the json style authenticates no client')
+  t.same(envProblems({ OAUTH_CLIENT_AUTH: 'private_key_jwt' }), ['OAUTH_CLIENT_AUTH is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials or token_exchange'], 'the json style authenticates no client')
   t.throws(() => env({ OAUTH_CLIENT_AUTH: 'tls_client_aut' }), 'an unknown method is refused by the schema')
 })
 
@@ -146,8 +146,8 @@ t.test('file: the fields of each method, relative paths from the file\'s folder,
   t.same(fileProblems({ clientSecret: 's', keyId: 'k' }), ['credentials.graph.keyId: is used only with clientAuth private_key_jwt'])
   t.same(fileProblems({}), ['credentials.graph.clientSecret: is required when grant is client_credentials (or clientSecretFile)'], 'no method chosen: the secret rule as before')
   t.same(fileProblems({ grant: 'refresh_token', accessToken: 'at', clientAuth: 'none', privateKeyFile: 'rsa.pem' }), [
-    'credentials.graph.clientId: is used only with refreshStyle oauth2 or grant client_credentials',
-    'credentials.graph.clientAuth: is used only with refreshStyle oauth2 or grant client_credentials',
-    'credentials.graph.privateKeyFile: is used only with refreshStyle oauth2 or grant client_credentials'
+    'credentials.graph.clientId: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange',
+    'credentials.graph.clientAuth: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange',
+    'credentials.graph.privateKeyFile: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange'
   ], 'the json style has no client authentication')
 })

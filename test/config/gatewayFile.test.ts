@@ -272,10 +272,10 @@ t.test('each problem of a credential, by its place', async (t) => {
     ['not a mapping', withCredential('https://auth.example.com' as unknown as Config), ['credentials.chat: must be a mapping of fields (grant, tokenUrl, accessToken, …)']],
     ['an empty entry', withCredential(null as unknown as Config), ['credentials.chat: must be a mapping of fields (grant, tokenUrl, accessToken, …)']],
     ['a misspelt field', withCredential({ tokenURL: TOKEN_URL }), [
-      'credentials.chat.tokenURL: is not a known field (expected one of: grant, refreshStyle, tokenUrl, accessToken, accessTokenFile, refreshToken, refreshTokenFile, clientId, clientSecret, clientSecretFile, scope, expiryBuffer, refreshInterval, clientAuth, privateKeyFile, keyId, signingAlg, clientAssertionFile, audience, resource, clientCertFile, clientKeyFile)',
+      'credentials.chat.tokenURL: is not a known field (expected one of: grant, refreshStyle, tokenUrl, accessToken, accessTokenFile, refreshToken, refreshTokenFile, clientId, clientSecret, clientSecretFile, scope, expiryBuffer, refreshInterval, clientAuth, privateKeyFile, keyId, signingAlg, clientAssertionFile, audience, resource, clientCertFile, clientKeyFile, subjectTokenFile, subjectTokenType)',
       'credentials.chat.tokenUrl: is required'
     ]],
-    ['an unknown grant', withCredential({ tokenUrl: TOKEN_URL, grant: 'password', clientId: 'x' }), ['credentials.chat.grant: must be one of: refresh_token, client_credentials']],
+    ['an unknown grant', withCredential({ tokenUrl: TOKEN_URL, grant: 'password', clientId: 'x' }), ['credentials.chat.grant: must be one of: refresh_token, client_credentials, token_exchange']],
     ['an unknown style', withCredential({ tokenUrl: TOKEN_URL, refreshStyle: 'oauth', clientId: 'x' }), ['credentials.chat.refreshStyle: must be one of: json, oauth2']],
     ['a style with client_credentials', withCredential({ grant: 'client_credentials', refreshStyle: 'oauth2', tokenUrl: TOKEN_URL, clientId: 'gw', clientSecret: 's' }), [
       'credentials.chat.refreshStyle: applies to grant refresh_token only (client_credentials has one exchange of its own)'
@@ -296,9 +296,9 @@ t.test('each problem of a credential, by its place', async (t) => {
       'credentials.chat.clientSecret: is required when grant is client_credentials (or clientSecretFile)'
     ]],
     ['client fields the json style never sends', withCredential({ tokenUrl: TOKEN_URL, clientId: 'gw', clientSecret: 's', scope: 'a' }), [
-      'credentials.chat.clientId: is used only with refreshStyle oauth2 or grant client_credentials',
-      'credentials.chat.clientSecret: is used only with refreshStyle oauth2 or grant client_credentials',
-      'credentials.chat.scope: is used only with refreshStyle oauth2 or grant client_credentials'
+      'credentials.chat.clientId: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange',
+      'credentials.chat.clientSecret: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange',
+      'credentials.chat.scope: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange'
     ]],
     ['a scope with a quote', withCredential({ tokenUrl: TOKEN_URL, refreshStyle: 'oauth2', clientId: 'gw', scope: 'api "read"' }), [
       'credentials.chat.scope: must be scope tokens separated by spaces (RFC 6749 §3.3: no quotes or backslashes)'
@@ -367,7 +367,7 @@ t.test('every problem of a file in one run, in the file\'s order', async (t) => 
   ].join('\n')
   t.same(problems(text), [
     'extra: is not a known field (expected one of: credentials, routes)',
-    'credentials.chat.tokenURL: is not a known field (expected one of: grant, refreshStyle, tokenUrl, accessToken, accessTokenFile, refreshToken, refreshTokenFile, clientId, clientSecret, clientSecretFile, scope, expiryBuffer, refreshInterval, clientAuth, privateKeyFile, keyId, signingAlg, clientAssertionFile, audience, resource, clientCertFile, clientKeyFile)',
+    'credentials.chat.tokenURL: is not a known field (expected one of: grant, refreshStyle, tokenUrl, accessToken, accessTokenFile, refreshToken, refreshTokenFile, clientId, clientSecret, clientSecretFile, scope, expiryBuffer, refreshInterval, clientAuth, privateKeyFile, keyId, signingAlg, clientAssertionFile, audience, resource, clientCertFile, clientKeyFile, subjectTokenFile, subjectTokenType)',
     'credentials.chat.tokenUrl: is required',
     'credentials.chat.refreshInterval: must be a number of minutes above 0, at most 35791',
     'credentials.graph.tokenUrl: must be an https or http URL',
@@ -498,7 +498,7 @@ t.test('secrets never reach a message: literal, from a variable or from a file',
   const printed = err.problems.map(formatConfigProblem).join('\n') + err.message
   for (const secret of secrets) t.notMatch(printed, secret, `${secret} is not in any message`)
   t.match(printed, 'credentials.fromenv.accessToken: is 17000 bytes, more than ACCESS_TOKEN_MAX_SIZE (8192)', 'the problems are there')
-  t.match(printed, 'credentials.fromfile.clientSecretFile: is used only with refreshStyle oauth2 or grant client_credentials')
+  t.match(printed, 'credentials.fromfile.clientSecretFile: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange')
   t.match(printed, 'routes[1].credential: must name a credential')
 
   const broken = 'credentials:\n  chat:\n    accessToken: "LITERAL-ACCESS-SECRET\n    tokenUrl: x\n'

@@ -96,7 +96,7 @@ t.test('UPSTREAM_CA_FILE: read at start-up, must be a certificate', async (t) =>
 t.test('the schema refuses unknown styles and grants, naming the variable', async (t) => {
   t.same(await startupProblems({ UPSTREAM_URL: 'http://127.0.0.1:9', AUTH_TOKEN: 'a', TOKEN_GRANT: 'password', TOKEN_REFRESH_STYLE: 'xml' }), [
     { variable: 'TOKEN_REFRESH_STYLE', message: 'must be one of: json, oauth2' },
-    { variable: 'TOKEN_GRANT', message: 'must be one of: refresh_token, client_credentials' }
+    { variable: 'TOKEN_GRANT', message: 'must be one of: refresh_token, client_credentials, token_exchange' }
   ])
 })
 

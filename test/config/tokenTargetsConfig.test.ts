@@ -29,8 +29,8 @@ t.test('environment: comma-separated lists, trimmed; bad resources and empty lis
     'OAUTH_RESOURCE must be absolute URIs without a fragment (RFC 8707)'
   ])
   t.same(problemsOf(() => resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com/v1', OAUTH_AUDIENCE: 'a', OAUTH_RESOURCE: 'https://r.example/' }))), [
-    'OAUTH_AUDIENCE is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials',
-    'OAUTH_RESOURCE is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials'
+    'OAUTH_AUDIENCE is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials or token_exchange',
+    'OAUTH_RESOURCE is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials or token_exchange'
   ])
 })
 
@@ -57,7 +57,7 @@ t.test('file: a string or a list, through ${VAR}; each bad item named by its pla
     'credentials.graph.resource: must be absolute URIs without a fragment (RFC 8707)'
   ])
   t.same(problemsOf(() => parse({ grant: 'refresh_token', clientId: undefined, clientSecret: undefined, accessToken: 'at', audience: 'a', resource: 'https://r.example/' })), [
-    'credentials.graph.audience: is used only with refreshStyle oauth2 or grant client_credentials',
-    'credentials.graph.resource: is used only with refreshStyle oauth2 or grant client_credentials'
+    'credentials.graph.audience: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange',
+    'credentials.graph.resource: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange'
   ])
 })

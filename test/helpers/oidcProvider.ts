@@ -1,11 +1,12 @@
 // A real OAuth 2.0 authorization server for tests: oidc-provider on 127.0.0.1, port 0, with one
 // confidential client allowed authorization_code, refresh_token (rotated on every use) and
 // client_credentials. Refresh tokens come from its own authorization code flow; a protected API
-// beside it accepts only the access tokens the server holds as live.
+// beside it accepts only the access tokens the server holds as live. Other helpers add grants and
+// clients through `extend` and `extraClients` (test/helpers/tokenExchange.ts).
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import Provider, { errors, type AdapterConstructor, type KoaContextWithOIDC } from 'oidc-provider'
+import Provider, { errors, type AdapterConstructor, type ClientMetadata, type KoaContextWithOIDC } from 'oidc-provider'
 // @ts-expect-error -- the bundled in-memory adapter has no type declarations
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js'
 import { request } from 'undici'
@@ -56,6 +57,10 @@ export interface AuthorizationServerOptions {
    * for it (its `aud`); any other is refused with invalid_target.
    */
   resourceIndicators?: boolean
+  /** More clients, registered beside the ones above (a helper that adds a grant brings its own). */
+  extraClients?: ClientMetadata[]
+  /** Called with the provider before it serves a request: a helper registers a grant type here. */
+  extend?: (provider: Provider) => void
 }
 
 export const RESOURCE_BASE = 'https://api.example.test/'
@@ -113,7 +118,7 @@ export async function startAuthorizationServer (t: Teardown, options: Authorizat
           token_endpoint_auth_method: 'private_key_jwt' as const,
           jwks: { keys: options.jwtClientKeys as never[] },
           scope: 'api:read'
-        }])],
+        }]), ...(options.extraClients ?? [])],
     scopes: ['openid', 'offline_access', 'api:read'],
     features: {
       clientCredentials: { enabled: true },
@@ -166,6 +171,7 @@ export async function startAuthorizationServer (t: Teardown, options: Authorizat
     calls.push({ grantType: String(ctx.oidc.params?.grant_type), error: err.error ?? 'unknown', clientAuth: clientAuthOf(ctx), ...detailsOf(ctx), at: Date.now() })
   })
   provider.on('server_error', () => {})
+  options.extend?.(provider)
 
   const callback = provider.callback()
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {

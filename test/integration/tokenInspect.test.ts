@@ -89,7 +89,7 @@ t.test('.env in the working folder is read, the real environment wins', async (t
   t.match(fromEnv.out, /^User ID: user_FROM_ENV$/m)
 })
 
-t.test('client_credentials counts as refresh configured, without a refresh token', async (t) => {
+t.test('client_credentials and token_exchange count as refresh configured, without a refresh token', async (t) => {
   const now = nowSeconds()
   const token = signJwt({ ...claims, iat: now, exp: now + 600 }, 'k')
   const cc = await inspect({ AUTH_TOKEN: token, TOKEN_STORE: 'memory', TOKEN_GRANT: 'client_credentials', OAUTH_CLIENT_ID: 'gateway', OAUTH_CLIENT_SECRET: 's' })
@@ -98,6 +98,11 @@ t.test('client_credentials counts as refresh configured, without a refresh token
   t.notMatch(cc.out, /\bs\b.*secret/)
   const none = await inspect({ AUTH_TOKEN: token, TOKEN_STORE: 'memory', TOKEN_GRANT: 'client_credentials' })
   t.match(none.out, /^Refresh: NOT configured/m)
+  const exchange = await inspect({ AUTH_TOKEN: token, TOKEN_STORE: 'memory', TOKEN_GRANT: 'token_exchange', OAUTH_CLIENT_ID: 'gateway', OAUTH_SUBJECT_TOKEN_FILE: '/var/run/secrets/tokens/sts' })
+  t.equal(exchange.code, 0)
+  t.match(exchange.out, /^Refresh: configured \(token_exchange style/m, 'token_exchange needs no refresh token either')
+  const anonymous = await inspect({ AUTH_TOKEN: token, TOKEN_STORE: 'memory', TOKEN_GRANT: 'token_exchange' })
+  t.match(anonymous.out, /^Refresh: NOT configured \(no REFRESH_TOKEN; with client_credentials or token_exchange, no OAUTH_CLIENT_ID\)/m)
 })
 
 t.test('token:inspect agrees with /health/token: a short token is EXPIRING from half its life, as health says', async (t) => {
