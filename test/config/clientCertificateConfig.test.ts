@@ -82,7 +82,7 @@ t.test('environment: what tls_client_auth needs and forbids; files unreadable, m
     `OAUTH_CLIENT_KEY_FILE ${other.keyFile} does not hold the private key of the certificate in OAUTH_CLIENT_CERT_FILE`,
     'OAUTH_CLIENT_CERT_FILE is used only with OAUTH_CLIENT_AUTH tls_client_auth',
     'OAUTH_CLIENT_KEY_FILE is used only with OAUTH_CLIENT_AUTH tls_client_auth',
-    'OAUTH_CLIENT_CERT_FILE is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials'
+    'OAUTH_CLIENT_CERT_FILE is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials or token_exchange'
   ])
   t.notMatch(lines.join('\n'), /garbage|notbase64secret|PRIVATE KEY-/)
 })

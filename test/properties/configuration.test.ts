@@ -33,7 +33,7 @@ const USABLE: Record<string, (config: GatewayConfig) => boolean> = {
   REFRESH_TOKEN: (c) => c.refreshToken === null || c.refreshToken.trim() !== '',
   TOKEN_REFRESH_URL: (c) => /^https?:\/\//.test(c.refreshUrl),
   TOKEN_REFRESH_STYLE: (c) => ['json', 'oauth2'].includes(c.refreshStyle),
-  TOKEN_GRANT: (c) => ['refresh_token', 'client_credentials'].includes(c.tokenGrant),
+  TOKEN_GRANT: (c) => ['refresh_token', 'client_credentials', 'token_exchange'].includes(c.tokenGrant),
   OAUTH_CLIENT_ID: () => true,
   OAUTH_CLIENT_SECRET: () => true,
   OAUTH_SCOPE: () => true,
@@ -42,6 +42,9 @@ const USABLE: Record<string, (config: GatewayConfig) => boolean> = {
   OAUTH_CLIENT_KEY_FILE: (c) => c.oauthClient?.auth?.clientCertificate === undefined,
   UPSTREAM_CLIENT_CERT_FILE: (c) => c.upstreamClientCertificate === null,
   UPSTREAM_CLIENT_KEY_FILE: (c) => c.upstreamClientCertificate === null,
+  // The base environment's grant is refresh_token: a subject token is never taken.
+  OAUTH_SUBJECT_TOKEN_FILE: (c) => c.oauthClient?.subjectToken === undefined,
+  OAUTH_SUBJECT_TOKEN_TYPE: (c) => c.oauthClient?.subjectToken === undefined,
   OAUTH_CLIENT_AUTH: (c) => c.oauthClient?.auth === undefined || (CLIENT_AUTH_METHODS as readonly string[]).includes(c.oauthClient.auth.method),
   OAUTH_PRIVATE_KEY_FILE: (c) => c.oauthClient?.auth?.privateKey == null || isAbsolute(c.oauthClient.auth.privateKey.path),
   OAUTH_KEY_ID: () => true,
@@ -126,7 +129,15 @@ t.test('every schema variable is covered here', async (t) => {
 // and UPSTREAM_URL is missing: the one problem that may name another variable.
 const { UPSTREAM_URL: _upstream, ...WITHOUT_UPSTREAM } = BASE
 const baseFor = (variable: string): Record<string, string> => variable === 'TOKENGATE_CONFIG' ? WITHOUT_UPSTREAM : BASE
-const named = (variable: string, text: string): string => variable === 'TOKENGATE_CONFIG' && text.trim() === '' ? 'UPSTREAM_URL' : variable
+// TOKEN_GRANT=token_exchange without its subject token file: the missing file is the problem.
+const named = (variable: string, text: string): string => variable === 'TOKENGATE_CONFIG' && text.trim() === ''
+  ? 'UPSTREAM_URL'
+  : variable === 'TOKEN_GRANT' && text === 'token_exchange' ? 'OAUTH_SUBJECT_TOKEN_FILE' : variable
+// Every value a variable lists is tried, besides the random ones.
+const listed = (variable: string): Array<[string]> => {
+  const property: object = configSchema.properties[variable as keyof typeof configSchema.properties]
+  return 'enum' in property ? (property.enum as string[]).map((value) => [value]) : []
+}
 
 for (const variable of Object.keys(configSchema.properties)) {
   t.test(`${variable}: any text gives a usable value or an error naming ${variable}`, async (t) => {
@@ -141,7 +152,7 @@ for (const variable of Object.keys(configSchema.properties)) {
       errors++
       if (!(error instanceof ConfigError)) throw new Error(`not a ConfigError: ${String(error)}`)
       return error.problems.length > 0 && error.problems.every((problem) => problem.variable === named(variable, text))
-    }), { numRuns: NUM_RUNS })
+    }), { numRuns: NUM_RUNS, examples: listed(variable) })
     t.pass(`${values} values, ${errors} errors`)
   })
 }
