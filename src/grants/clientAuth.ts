@@ -2,7 +2,7 @@
 // a shared secret by HTTP Basic or in the form, no secret at all (a public client), a JWT it signs
 // with its own private key, a JWT the platform writes for it (workload identity), or its TLS
 // client certificate (RFC 8705 §2.1: the connection carries the proof, the form only client_id).
-import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto'
+import { X509Certificate, createHash, createPrivateKey, randomUUID, type KeyObject } from 'node:crypto'
 import { SignJWT } from 'jose'
 import type { Clock } from '../utils/clock.js'
 import type { SecretFile } from '../utils/secretFile.js'
@@ -23,6 +23,11 @@ export const ASSERTION_LIFETIME_SECONDS = 120
 export interface SigningKey {
   key: KeyObject
   alg: SigningAlg
+  /**
+   * The thumbprints of the key's certificate (RFC 7515 §4.1.7–8), when the file holds it beside
+   * the key: Microsoft Entra ID finds a certificate credential by them, not by `kid`.
+   */
+  thumbprints: { x5t: string, 'x5t#S256': string } | null
 }
 
 /**
@@ -36,16 +41,37 @@ export function parseSigningKey (pem: string, wanted: SigningAlg | null): Signin
   } catch {
     throw new Error('is not a PEM private key (PKCS#8, PKCS#1 or SEC 1)')
   }
+  const thumbprints = certificateThumbprints(pem, key)
   if (key.asymmetricKeyType === 'rsa') {
     if (wanted === 'ES256') throw new Error('holds an RSA key, which cannot sign ES256 (use RS256 or PS256)')
-    return { key, alg: wanted ?? 'RS256' }
+    return { key, alg: wanted ?? 'RS256', thumbprints }
   }
   if (key.asymmetricKeyType === 'ec') {
     if (key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('holds an EC key that is not on P-256 (ES256 needs P-256)')
     if (wanted !== null && wanted !== 'ES256') throw new Error(`holds an EC key, which cannot sign ${wanted} (use ES256)`)
-    return { key, alg: 'ES256' }
+    return { key, alg: 'ES256', thumbprints }
   }
   throw new Error('must hold an RSA or EC private key')
+}
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/
+
+// The first certificate of the file is the key's own (as `cat cert.pem key.pem` or a PKCS#12
+// export writes it); one that belongs to another key would name the wrong credential.
+function certificateThumbprints (pem: string, key: KeyObject): SigningKey['thumbprints'] {
+  const block = CERTIFICATE_BLOCK.exec(pem)
+  if (block === null) return null
+  let certificate: X509Certificate
+  try {
+    certificate = new X509Certificate(block[0])
+  } catch {
+    throw new Error('holds a certificate that does not parse')
+  }
+  if (!certificate.checkPrivateKey(key)) throw new Error('holds a certificate that is not the private key\'s own')
+  return {
+    x5t: createHash('sha1').update(certificate.raw).digest('base64url'),
+    'x5t#S256': createHash('sha256').update(certificate.raw).digest('base64url')
+  }
 }
 
 // Three base64url parts, the first a JSON object: enough to tell a JWT from a wrong file, while
@@ -107,11 +133,12 @@ export function clientAuthenticator (options: ClientAuthOptions): ClientAuthenti
       return async (form) => { form.set('client_id', clientId) }
     case 'private_key_jwt':
       return async (form) => {
-        const { key, alg } = options.privateKey!.read()
+        const { key, alg, thumbprints } = options.privateKey!.read()
         const nowSeconds = Math.floor(options.now() / 1000)
+        const header = { alg, typ: 'JWT', ...(options.keyId ? { kid: options.keyId } : {}), ...thumbprints }
         // A fresh jti each time: servers refuse a replayed assertion (RFC 7523 §3, item 7).
         const assertion = await new SignJWT({})
-          .setProtectedHeader(options.keyId ? { alg, typ: 'JWT', kid: options.keyId } : { alg, typ: 'JWT' })
+          .setProtectedHeader(header)
           .setIssuer(clientId)
           .setSubject(clientId)
           .setAudience(options.tokenUrl)

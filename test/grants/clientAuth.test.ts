@@ -2,7 +2,8 @@
 // (oidc-provider) wherever it offers the method: private_key_jwt with RSA and EC keys, a key file
 // rotated between requests, client_secret_post, a platform-written assertion (client_assertion_file);
 // `none` and an explicit client_secret_basic against a local stand-in that shows the raw form.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose'
@@ -88,6 +89,37 @@ t.test('private_key_jwt: PS256 when asked; an unregistered key is refused with i
   t.equal(refused.retryable, false, 'not at once; the service backs off')
   t.equal(as.calls[1].error, 'invalid_client')
   t.notMatch(refused.message + refused.detail, /BEGIN|PRIVATE|eyJ/)
+})
+
+// Thumbprints computed by openssl, not by the code under test.
+function opensslThumbprint (certFile: string, digest: 'sha1' | 'sha256'): string {
+  const der = execFileSync('openssl', ['x509', '-in', certFile, '-outform', 'DER'])
+  return Buffer.from(execFileSync('openssl', ['dgst', `-${digest}`, '-binary'], { input: der })).toString('base64url')
+}
+
+t.test('private_key_jwt with the certificate beside the key (Microsoft Entra ID): its x5t#S256 and x5t in the header', async (t) => {
+  const as = await startAuthorizationServer(t, { jwtClientKeys: [keyA.jwk] })
+  const dir = workdir()
+  const keyOnly = join(dir, 'key.pem')
+  const certFile = join(dir, 'cert.pem')
+  writeFileSync(keyOnly, keyA.pem)
+  execFileSync('openssl', ['req', '-x509', '-key', keyOnly, '-out', certFile, '-days', '2', '-subj', '/CN=tokengate client'])
+  const bundle = join(dir, 'client.pem')
+  writeFileSync(bundle, readFileSync(certFile, 'utf8') + keyA.pem)
+  await jwtGrant(as.tokenUrl, bundle, { keyId: 'key-a', signingAlg: 'PS256' }).exchange(null)
+  t.equal(as.calls[0].error, null, 'the server accepted the assertion')
+  t.same(decodeProtectedHeader(as.calls[0].assertion!), {
+    alg: 'PS256', typ: 'JWT', kid: 'key-a', x5t: opensslThumbprint(certFile, 'sha1'), 'x5t#S256': opensslThumbprint(certFile, 'sha256')
+  })
+
+  // A certificate of another key names another credential; a broken one is no certificate.
+  const strangerKey = join(dir, 'stranger.pem')
+  const strangerCert = join(dir, 'stranger-cert.pem')
+  writeFileSync(strangerKey, stranger.pem)
+  execFileSync('openssl', ['req', '-x509', '-key', strangerKey, '-out', strangerCert, '-days', '2', '-subj', '/CN=someone else'])
+  t.throws(() => parseSigningKey(readFileSync(strangerCert, 'utf8') + keyA.pem, null), { message: 'holds a certificate that is not the private key\'s own' })
+  t.throws(() => parseSigningKey('-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n' + keyA.pem, null), { message: 'holds a certificate that does not parse' })
+  t.equal(parseSigningKey(keyA.pem, null).thumbprints, null, 'no certificate, no thumbprint')
 })
 
 t.test('private_key_jwt: a key file gone or wrong fails the refresh naming the field, never its content', async (t) => {
