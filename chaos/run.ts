@@ -1,7 +1,7 @@
 // npm run chaos [-- --minutes N]: three gateways sharing a private Redis (AOF on) refresh one
 // credential against a provider with single-use refresh tokens and family revocation, under
 // client load and a schedule of faults (kills of the lock holder, pauses longer than the lock
-// TTL, Redis restarted, killed and paused, slow provider, 5xx bursts, hangs, one replica's clock
+// TTL, Redis restarted, killed (also during a provider call) and paused, slow provider, 5xx bursts, hangs, one replica's clock
 // jumping). Everything is recorded, then checked; the exit code is non-zero on any violation.
 // Loopback only.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -28,6 +28,9 @@ const PAUSE_MS = LOCK_TTL_MS + 2_000
 const REDIS_DOWN_MS = 2_000
 // Below a third of the lock's TTL less a renewal period: a lock held across the pause survives it.
 const REDIS_PAUSE_MS = 2_000
+// A provider call held this long, with Redis killed as it arrives: the holder's answer comes while
+// Redis is down, so its save fails after the provider spent the refresh token.
+const IN_CALL_HOLD_MS = 1_000
 // Past a whole token's life, so a token that looked fresh looks expired and the reverse.
 const CLOCK_JUMP_MS = TOKEN_TTL_S * 1_500
 const CLOCK_HOLD_MS = 3_000
@@ -36,7 +39,7 @@ const CLOCK_SHIFT = pathToFileURL(join(fileURLToPath(new URL('.', import.meta.ur
 const ADMIN_KEY = 'chaos-admin-key'
 const KEY = 'chaos'
 const CLIENTS_PER_REPLICA = 3
-const FAULT_KINDS = ['kill-before', 'kill-during', 'kill-after', 'pause', 'redis-restart', 'redis-kill', 'redis-pause', 'slow-provider', '5xx-burst', 'hang', 'clock-jump'] as const
+const FAULT_KINDS = ['kill-before', 'kill-during', 'kill-after', 'pause', 'redis-restart', 'redis-kill', 'redis-kill-in-call', 'redis-pause', 'slow-provider', '5xx-burst', 'hang', 'clock-jump'] as const
 type FaultKind = typeof FAULT_KINDS[number]
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -286,6 +289,20 @@ async function inject (kind: FaultKind): Promise<FaultWindow | null> {
     case 'redis-kill': {
       // Killed, not stopped: nothing is flushed at exit; what was acknowledged must be in the AOF
       // already. (The operating system's cache survives the kill: a machine crash cannot be played.)
+      const child = redisChild!
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+      await sleep(REDIS_DOWN_MS)
+      await startRedis()
+      window.end = Date.now()
+      return window
+    }
+    case 'redis-kill-in-call': {
+      // Redis killed as the lock holder's provider call arrives, and back 2 s later (the lock,
+      // fsynced, survives for what is left of its lease): the new tokens cannot be saved at once.
+      const name = await nextCall(IN_CALL_HOLD_MS)
+      if (name === null) return null
       const child = redisChild!
       const exited = new Promise((resolve) => child.once('exit', resolve))
       child.kill('SIGKILL')
