@@ -1,9 +1,9 @@
 // npm run chaos [-- --minutes N]: three gateways sharing a private Redis (AOF on) refresh one
 // credential against a provider with single-use refresh tokens and family revocation, under
 // client load and a schedule of faults (kills of the lock holder, pauses longer than the lock
-// TTL, Redis restarted, killed (also during a provider call) and paused, slow provider, 5xx bursts, hangs, one replica's clock
-// jumping). Everything is recorded, then checked; the exit code is non-zero on any violation.
-// Loopback only.
+// TTL, Redis restarted, killed (also during a provider call) and paused, slow provider, 5xx
+// bursts, hangs, one replica's clock jumping). Everything is recorded, then checked; the exit
+// code is non-zero on any violation. Loopback only.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
