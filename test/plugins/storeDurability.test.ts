@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { startGateway, type TestGateway } from '../helpers/app.js'
-import { privateRedis, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js'
+import { privateRedis, uniquePrefix } from '../helpers/redis.js'
 import { echoUpstream } from '../helpers/servers.js'
 
 interface LogLine { level: number, msg: string }
@@ -52,9 +52,4 @@ t.test('CONFIG refused (renamed away, as managed services do): an info line, not
   t.equal(lines.length, 1)
   t.equal(lines[0]!.level, 30)
   t.match(lines[0]!.msg, /^could not read Redis's persistence settings \(CONFIG GET: ERR unknown command .*\); make sure Redis runs with appendonly yes and appendfsync always/)
-})
-
-t.test('the shared test Redis is read the same way (whatever it runs with, the gateway starts)', async (t) => {
-  const gw = await gatewayOn(t, SHARED_REDIS_URL)
-  t.ok(gw.app.redis !== null)
 })
