@@ -350,7 +350,7 @@ async function inject (kind: FaultKind): Promise<FaultWindow | null> {
       if (kind === 'hang') provider.faults.push('hang')
       else provider.faults.push('5xx', '5xx', '5xx')
       const name = await nextCall(0)
-      await sleep(kind === 'hang' ? REFRESH_TIMEOUT_MS + 1_000 : 5_000)
+      await sleep(kind === 'hang' ? REFRESH_TIMEOUT_MS + 1_000 : 3_000)
       provider.faults.length = 0
       window.end = Date.now()
       return name === null ? null : window
