@@ -22,7 +22,8 @@ export interface History {
  */
 export const GRACE_MS = 2_000
 
-export function check (history: History): { rotations: number, violations: string[], report: string[] } {
+/** `kinds`: every fault kind the run can inject, so that one never injected shows as 0. */
+export function check (history: History, kinds: readonly string[] = []): { rotations: number, violations: string[], report: string[] } {
   const violations: string[] = []
   const ok = history.calls.filter((c) => c.outcome === 'ok')
 
@@ -72,10 +73,10 @@ export function check (history: History): { rotations: number, violations: strin
   }
 
   const report: string[] = []
-  const kinds = new Map<string, number>()
-  for (const w of history.faults) kinds.set(w.kind, (kinds.get(w.kind) ?? 0) + 1)
+  const injected = new Map<string, number>(kinds.map((kind) => [kind, 0]))
+  for (const w of history.faults) injected.set(w.kind, (injected.get(w.kind) ?? 0) + 1)
   report.push('| fault kind | injected | failed client requests in its windows | longest impact (ms from fault start) |', '| --- | --- | --- | --- |')
-  for (const [kind, count] of [...kinds].sort()) {
+  for (const [kind, count] of [...injected].sort()) {
     const w = worst.get(kind)
     report.push(`| ${kind} | ${count} | ${w?.errors ?? 0} | ${w?.longestMs ?? 0} |`)
   }

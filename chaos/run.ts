@@ -1,14 +1,16 @@
 // npm run chaos [-- --minutes N]: three gateways sharing a private Redis (AOF on) refresh one
 // credential against a provider with single-use refresh tokens and family revocation, under
 // client load and a schedule of faults (kills of the lock holder, pauses longer than the lock
-// TTL, Redis restarts, slow provider, 5xx bursts, hangs). Everything is recorded, then checked;
-// the exit code is non-zero on any violation. Loopback only.
+// TTL, Redis restarted, killed (also during a provider call) and paused, slow provider, 5xx
+// bursts, hangs, one replica's clock jumping). Everything is recorded, then checked; the exit
+// code is non-zero on any violation. Loopback only.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Agent, request } from 'undici'
 import { Redis } from 'ioredis'
 import { GATEWAY_ENTRY, GATEWAY_NODE_ARGS, freePort, mustStart, startServer, type ServerProcess } from '../bench/processes.js'
@@ -24,10 +26,20 @@ const REFRESH_TIMEOUT_MS = 9_000
 const SLOW_PROVIDER_MS = LOCK_TTL_MS + 1_500
 const PAUSE_MS = LOCK_TTL_MS + 2_000
 const REDIS_DOWN_MS = 2_000
+// Below a third of the lock's TTL less a renewal period: a lock held across the pause survives it.
+const REDIS_PAUSE_MS = 2_000
+// A provider call held this long, with Redis killed as it arrives: the holder's answer comes while
+// Redis is down, so its save fails after the provider spent the refresh token.
+const IN_CALL_HOLD_MS = 1_000
+// Past a whole token's life, so a token that looked fresh looks expired and the reverse.
+const CLOCK_JUMP_MS = TOKEN_TTL_S * 1_500
+const CLOCK_HOLD_MS = 3_000
+// Loaded into the gateways of this run only: their Date.now() follows a file of their own.
+const CLOCK_SHIFT = pathToFileURL(join(fileURLToPath(new URL('.', import.meta.url)), 'clockShift.js')).href
 const ADMIN_KEY = 'chaos-admin-key'
 const KEY = 'chaos'
 const CLIENTS_PER_REPLICA = 3
-const FAULT_KINDS = ['kill-before', 'kill-during', 'kill-after', 'pause', 'redis-restart', 'slow-provider', '5xx-burst', 'hang'] as const
+const FAULT_KINDS = ['kill-before', 'kill-during', 'kill-after', 'pause', 'redis-restart', 'redis-kill', 'redis-kill-in-call', 'redis-pause', 'slow-provider', '5xx-burst', 'hang', 'clock-jump'] as const
 type FaultKind = typeof FAULT_KINDS[number]
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -35,12 +47,14 @@ const say = (line: string): void => { process.stdout.write(`${line}\n`) }
 const folder = mkdtempSync(join(tmpdir(), 'tokengate-chaos-'))
 const dispatcher = new Agent({ connections: 64, headersTimeout: 3_000, bodyTimeout: 3_000, connectTimeout: 1_000 })
 
-// Redis: one private server, its AOF in the run's folder, restarted on the same port.
+// Redis: one private server, its AOF in the run's folder, restarted on the same port. Run as
+// docs/configuration.md recommends for the token store: every write fsynced before it is
+// acknowledged (appendfsync always), so a rotated refresh token survives Redis being killed.
 const redisPort = await freePort()
 const redisUrl = `redis://127.0.0.1:${redisPort}`
 let redisChild: ChildProcess | null = null
 async function startRedis (): Promise<void> {
-  redisChild = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--appendonly', 'yes', '--dir', folder, '--save', ''], { stdio: 'ignore' })
+  redisChild = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', folder, '--save', ''], { stdio: 'ignore' })
   const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   probe.on('error', () => {}) // refused until redis-server listens: connect() rejects, and is retried
   for (let i = 0; i < 100; i++) {
@@ -78,9 +92,13 @@ const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port
 await startRedis()
 const seed = provider.seed()
 
-interface Replica { name: string, port: number, server: ServerProcess | null, state: 'up' | 'down' | 'paused' }
+interface Replica { name: string, port: number, server: ServerProcess | null, state: 'up' | 'down' | 'paused', clockFile: string }
 const replicas: Replica[] = []
-for (const name of ['g1', 'g2', 'g3']) replicas.push({ name, port: await freePort(), server: null, state: 'down' })
+for (const name of ['g1', 'g2', 'g3']) {
+  const clockFile = join(folder, `${name}.clock-offset-ms`)
+  writeFileSync(clockFile, '0')
+  replicas.push({ name, port: await freePort(), server: null, state: 'down', clockFile })
+}
 
 async function startReplica (replica: Replica): Promise<void> {
   // A replica keeps its port, so clients find it again after a restart.
@@ -97,9 +115,11 @@ async function startReplica (replica: Replica): Promise<void> {
     REDIS_URL: redisUrl,
     TOKEN_STORE_KEY: KEY,
     GATEWAY_ADMIN_KEY: ADMIN_KEY,
-    LOG_LEVEL: 'warn'
+    LOG_LEVEL: 'warn',
+    CHAOS_CLOCK_FILE: replica.clockFile
   }
-  const started = await startServer({ name: replica.name, command: process.execPath, args: [...GATEWAY_NODE_ARGS, GATEWAY_ENTRY], env, url: `http://127.0.0.1:${replica.port}` })
+  const args = [...GATEWAY_NODE_ARGS, '--import', CLOCK_SHIFT, GATEWAY_ENTRY]
+  const started = await startServer({ name: replica.name, command: process.execPath, args, env, url: `http://127.0.0.1:${replica.port}` })
   replica.server = await mustStart(started)
   replica.state = 'up'
 }
@@ -266,6 +286,55 @@ async function inject (kind: FaultKind): Promise<FaultWindow | null> {
       await startRedis()
       window.end = Date.now()
       return window
+    case 'redis-kill': {
+      // Killed, not stopped: nothing is flushed at exit; what was acknowledged must be in the AOF
+      // already. (The operating system's cache survives the kill: a machine crash cannot be played.)
+      const child = redisChild!
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+      await sleep(REDIS_DOWN_MS)
+      await startRedis()
+      window.end = Date.now()
+      return window
+    }
+    case 'redis-kill-in-call': {
+      // Redis killed as the lock holder's provider call arrives, and back 2 s later (the lock,
+      // fsynced, survives for what is left of its lease): the new tokens cannot be saved at once.
+      const name = await nextCall(IN_CALL_HOLD_MS)
+      if (name === null) return null
+      const child = redisChild!
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+      await sleep(REDIS_DOWN_MS)
+      await startRedis()
+      window.end = Date.now()
+      return window
+    }
+    case 'redis-pause':
+      // Its connections stay open and its commands wait: Redis unreachable while its process lives.
+      redisChild!.kill('SIGSTOP')
+      await sleep(REDIS_PAUSE_MS)
+      redisChild!.kill('SIGCONT')
+      window.end = Date.now()
+      return window
+    case 'clock-jump': {
+      // One replica's wall clock steps forward past a token's life, then as far behind the true
+      // time, then back to it (the gateway reads the file within 50 ms).
+      const candidates = upReplicas()
+      if (candidates.length === 0) return null
+      const replica = pick(candidates)
+      window.replica = replica.name
+      writeFileSync(replica.clockFile, String(CLOCK_JUMP_MS))
+      await sleep(CLOCK_HOLD_MS)
+      writeFileSync(replica.clockFile, String(-CLOCK_JUMP_MS))
+      await sleep(CLOCK_HOLD_MS)
+      writeFileSync(replica.clockFile, '0')
+      await sleep(100)
+      window.end = Date.now()
+      return window
+    }
     case 'slow-provider': {
       // Answers slower than the lock's TTL, faster than the gateway's refresh timeout.
       provider.delayMs = SLOW_PROVIDER_MS
@@ -281,7 +350,7 @@ async function inject (kind: FaultKind): Promise<FaultWindow | null> {
       if (kind === 'hang') provider.faults.push('hang')
       else provider.faults.push('5xx', '5xx', '5xx')
       const name = await nextCall(0)
-      await sleep(kind === 'hang' ? REFRESH_TIMEOUT_MS + 3_000 : 5_000)
+      await sleep(kind === 'hang' ? REFRESH_TIMEOUT_MS + 1_000 : 3_000)
       provider.faults.length = 0
       window.end = Date.now()
       return name === null ? null : window
@@ -295,9 +364,14 @@ say(`tokengate chaos: ${MINUTES} min, 3 gateways, redis ${redisUrl} (AOF), provi
 await sleep(3_000)
 let round = 0
 const schedule = [...FAULT_KINDS]
+let roundStartedAt = Date.now()
 while (Date.now() - startedAt < durationMs - 15_000) {
   // Every kind in turn, in a shuffled order each round, so each is injected about equally often.
-  if (round % FAULT_KINDS.length === 0) schedule.sort(() => Math.random() - 0.5)
+  if (round % FAULT_KINDS.length === 0) {
+    if (round > 0) say(`  round ${round / FAULT_KINDS.length} took ${Math.round((Date.now() - roundStartedAt) / 1000)} s`)
+    roundStartedAt = Date.now()
+    schedule.sort(() => Math.random() - 0.5)
+  }
   const kind = schedule[round % FAULT_KINDS.length]!
   round++
   try {
@@ -309,7 +383,7 @@ while (Date.now() - startedAt < durationMs - 15_000) {
   } catch (err) {
     say(`  fault ${kind} could not be injected: ${(err as Error).message}`)
   }
-  await sleep(500 + Math.random() * 1_500)
+  await sleep(200 + Math.random() * 400)
 }
 // Quiet end: every replica up, nothing pending, so the last rotations can be checked.
 await sleep(10_000)
@@ -331,7 +405,7 @@ await dispatcher.close()
 
 const history: History = { calls: provider.calls, store, announced, clients, faults, expiredServed, revokedFamilies: provider.revokedFamilies, endedAt: Date.now() }
 writeFileSync(join(folder, 'history.json'), JSON.stringify(history))
-const result = check(history)
+const result = check(history, FAULT_KINDS)
 for (const line of result.report) say(line)
 say(`upstream requests checked: ${upstreamChecked}`)
 say(`chaos: ${result.rotations} rotations, ${faults.length} faults, ${result.violations.length} violations`)

@@ -10,6 +10,7 @@ import { redactedRedisUrl } from '../src/config/startupSummary.js'
 import { ConfigError, StoreLockedError, type StoreError } from '../src/errors.js'
 import { FileTokenStores } from '../src/stores/fileTokenStores.js'
 import { MemoryTokenStores } from '../src/stores/memoryTokenStores.js'
+import { redisDurability } from '../src/stores/redisDurability.js'
 import { RedisTokenStores } from '../src/stores/redisTokenStores.js'
 import type { TokenFile } from '../src/stores/tokenFile.js'
 import type { TokenStore } from '../src/stores/tokenStore.js'
@@ -46,6 +47,7 @@ async function storePlugin (fastify: FastifyInstance): Promise<void> {
     stores = fileStores
   } else if (config.store === 'redis') {
     redis = await connectRedis(fastify, config.redisUrl)
+    await warnUnlessDurable(fastify, redis)
     stores = new RedisTokenStores(redis, { keyPrefix: config.storeKey, namespaced })
   } else {
     stores = new MemoryTokenStores({ namespaced })
@@ -122,6 +124,17 @@ async function connectRedis (fastify: FastifyInstance, url: string): Promise<Red
     }])
   }
   return client
+}
+
+/**
+ * Says at start-up when Redis may lose an acknowledged write (src/stores/redisDurability.ts):
+ * a warning when its settings say so, an info line when they cannot be read.
+ */
+async function warnUnlessDurable (fastify: FastifyInstance, redis: Redis): Promise<void> {
+  const durability = await redisDurability(redis)
+  if (durability.durable) return
+  if (durability.known) fastify.log.warn(durability.message)
+  else fastify.log.info(durability.message)
 }
 
 export default fp(storePlugin, { name: 'tokengate-store', fastify: '5.x', dependencies: ['tokengate-config'] })

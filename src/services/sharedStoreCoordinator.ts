@@ -18,7 +18,15 @@ export interface SharedTokenHolder {
   currentRecord (): TokenRecord | null
   /** Store trouble found outside a refresh, shown in health; null once it works again. */
   reportStoreError (message: string | null): void
+  /** The tokens held as a record when the store failed to take them (saving them failed); else null. */
+  unsavedRecord (): TokenRecord | null
+  /** The record unsavedRecord() gave has been written after all. */
+  savedBack (): void
 }
+
+/** How long a lock holder whose new tokens the store failed to take keeps the lock, writing them. */
+export const WRITE_BACK_MS = 10_000
+export const WRITE_BACK_RETRY_MS = 250
 
 export interface SharedStoreCoordinatorOptions {
   /** How long a process without the lock waits for the holder's record. */
@@ -55,7 +63,36 @@ export class SharedStoreCoordinator {
     try {
       return await refresh(await this.store.load())
     } finally {
+      await this.writeBackUnsaved()
       await lock.release().catch(() => {})
+    }
+  }
+
+  /**
+   * New tokens the store failed to take (Redis lost between the lock and the save) exist in this
+   * process alone, and the identity provider has spent the refresh token the store still holds:
+   * released now, the lock would let another process present it, and a provider with reuse
+   * detection revoke the family. So the lock is kept, and renewed, while they are written again.
+   * Bounded: once the lock's lease has lapsed nothing is gained, and the resync after a reconnect
+   * writes them back too.
+   */
+  private async writeBackUnsaved (): Promise<void> {
+    let unsaved = this.holder.unsavedRecord()
+    if (unsaved === null) return
+    const deadline = this.options.now() + WRITE_BACK_MS
+    while (unsaved !== null) {
+      if (this.options.now() >= deadline) {
+        this.options.logger.error({ version: unsaved.version },
+          `Could not write the new tokens to the token store within ${WRITE_BACK_MS / 1000} s; releasing the refresh lock (another replica may present the refresh token they replace)`)
+        return
+      }
+      await this.options.sleep(WRITE_BACK_RETRY_MS)
+      try {
+        await this.store.save(unsaved)
+        this.holder.savedBack()
+        this.options.logger.info({ version: unsaved.version }, 'Wrote the new tokens to the token store, which had failed to take them; releasing the refresh lock')
+      } catch {}
+      unsaved = this.holder.unsavedRecord()
     }
   }
 

@@ -123,6 +123,8 @@ export class TokenRefreshService implements SharedTokenHolder {
   private nextCheckAtMs: number | null = null
   private heldVersion: number
   private storeError: string | null = null
+  /** The version whose save failed (new tokens the store may not hold), until written or replaced. */
+  private unsavedVersion: number | null = null
   private readonly coordinator: SharedStoreCoordinator | null
   private readonly seedFingerprint: string | null
   private readonly credential: string
@@ -465,6 +467,17 @@ export class TokenRefreshService implements SharedTokenHolder {
     return { accessToken, refreshToken, expiresAtMs, version, seedFingerprint: this.seedFingerprint, updatedAt: new Date(this.now()).toISOString() }
   }
 
+  /** The tokens held, when their save failed and no newer record has replaced them. */
+  unsavedRecord (): TokenRecord | null {
+    return this.unsavedVersion === this.heldVersion ? this.currentRecord() : null
+  }
+
+  /** Told by the coordinator once the tokens unsavedRecord() gave it are written after all. */
+  savedBack (): void {
+    this.unsavedVersion = null
+    this.storeError = null
+  }
+
   /** Lets a plugin report store trouble found outside a refresh (health shows it). */
   reportStoreError (message: string | null): void {
     this.storeError = message
@@ -516,7 +529,9 @@ export class TokenRefreshService implements SharedTokenHolder {
     try {
       await this.onTokensUpdated(accessToken, refreshToken, update)
       this.storeError = null
+      this.unsavedVersion = null
     } catch (err) {
+      this.unsavedVersion = update.version
       // The identity provider may already have spent the old refresh token: the new pair must be
       // used even though it could not be saved.
       this.storeError = safeMessage(err)

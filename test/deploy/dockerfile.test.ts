@@ -74,6 +74,7 @@ t.test('.dockerignore keeps secrets and local state out of the build context', a
 t.test('docker-compose.yml: Redis and two gateway replicas sharing it', async (t) => {
   const compose = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')
   t.match(compose, /^ {2}redis:\n {4}image: redis:/m)
+  t.match(compose, /command: \["redis-server", "--appendonly", "yes", "--appendfsync", "always"/, 'Redis keeps an acknowledged write across a crash')
   t.match(compose, /^ {2}gateway-a:\n {4}<<: \*gateway$/m)
   t.match(compose, /^ {2}gateway-b:\n {4}<<: \*gateway$/m)
   t.match(compose, /^ {4}TOKEN_STORE: redis$/m)

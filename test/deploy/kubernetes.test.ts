@@ -81,6 +81,7 @@ t.test('Redis keeps the rotated refresh token across its own restarts', async (t
   const pod = find('Deployment', 'tokengate-redis').spec.template.spec
   const [redis] = pod.containers
   t.match(redis.args.join(' '), /--appendonly yes/)
+  t.match(redis.args.join(' '), /--appendfsync always/, 'and across its being killed: each write fsynced before it is acknowledged')
   t.same(redis.volumeMounts, [{ name: 'data', mountPath: '/data' }])
   t.same(pod.volumes, [{ name: 'data', persistentVolumeClaim: { claimName: find('PersistentVolumeClaim', 'tokengate-redis').metadata.name } }])
   t.same(find('Service', 'tokengate-redis').spec.selector, find('Deployment', 'tokengate-redis').spec.template.metadata.labels)

@@ -42,8 +42,11 @@ export interface PrivateRedis {
   stop (): Promise<void>
 }
 
-/** A redis-server of the test's own, keeping nothing on disk. */
-export async function privateRedis (t: Teardown): Promise<PrivateRedis> {
+/**
+ * A redis-server of the test's own, keeping nothing on disk unless `args` (given after the
+ * defaults, so they win) say otherwise.
+ */
+export async function privateRedis (t: Teardown, args: string[] = []): Promise<PrivateRedis> {
   const port = await freePort()
   let child: ChildProcess | null = null
   const url = `redis://127.0.0.1:${port}`
@@ -62,7 +65,7 @@ export async function privateRedis (t: Teardown): Promise<PrivateRedis> {
   const redis: PrivateRedis = {
     url,
     async start () {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args], { stdio: 'ignore' })
       let up = false
       const deadline = Date.now() + 10_000
       while (!up && Date.now() < deadline) {

@@ -49,6 +49,8 @@ class Holder implements SharedTokenHolder {
 
   currentRecord (): TokenRecord | null { return this.held }
   reportStoreError (message: string | null): void { this.storeErrors.push(message) }
+  unsavedRecord (): TokenRecord | null { return null }
+  savedBack (): void {}
 }
 
 function setup (held: TokenRecord | null): { store: FakeSharedStore, holder: Holder, coordinator: SharedStoreCoordinator, logger: ReturnType<typeof captureLogger> } {

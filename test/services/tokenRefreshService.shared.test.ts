@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { StoreError } from '../../src/errors.js'
 import type { OnTokensUpdated, TokenRefreshService } from '../../src/services/tokenRefreshService.js'
+import { WRITE_BACK_MS, WRITE_BACK_RETRY_MS } from '../../src/services/sharedStoreCoordinator.js'
 import { RedisTokenStore } from '../../src/stores/redisTokenStore.js'
 import type { RefreshLock, SharedTokenStore, TokenRecord, TokenStore } from '../../src/stores/tokenStore.js'
 import { SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js'
@@ -13,7 +14,7 @@ import {
   type Harness
 } from '../helpers/serviceHarness.js'
 
-type Operation = 'load' | 'acquire' | 'wait' | 'release'
+type Operation = 'load' | 'save' | 'acquire' | 'wait' | 'release'
 
 /**
  * A SharedTokenStore inside this process, shared by several services: records only move forward
@@ -43,6 +44,7 @@ class InProcessSharedStore implements SharedTokenStore {
   }
 
   async save (record: TokenRecord): Promise<void> {
+    this.fault('save')
     if (this.record === null || record.version > this.record.version) this.record = { ...record }
     this.notify()
   }
@@ -447,4 +449,54 @@ t.test('tokens announced by another replica while this one waits for the lock ar
       t.equal(store.locked, false)
     })
   }
+})
+
+t.test('new tokens the store failed to take: the lock is kept while they are written again', async (t) => {
+  t.test('written at the second try: the lock was held throughout, then released; health clears', async (t) => {
+    const h = harness()
+    const store = new InProcessSharedStore()
+    store.record = record('at_old', 'rt_old', 4)
+    const grant = new ScriptedGrant([tokens('at_new', 'rt_new')])
+    const seen: Array<{ locked: boolean, stored: string | null | undefined }> = []
+    const sleep = h.options.sleep!
+    h.options.sleep = async (ms) => { seen.push({ locked: store.locked, stored: store.record?.refreshToken }); await sleep(ms) }
+    const svc = service(h, null, 'rt_old', { grant, shared: store, onTokensUpdated: persistTo(store, h) })
+    store.failNext('save', new StoreError('Redis unavailable (Connection is closed.)'))
+    store.failNext('save', new StoreError('Redis unavailable (Connection is closed.)'))
+    t.equal(await svc.refreshAccessToken('admin'), 'at_new')
+    t.same(grant.presented, ['rt_old'])
+    t.same(seen, [{ locked: true, stored: 'rt_old' }, { locked: true, stored: 'rt_old' }],
+      'while the store still held the spent refresh token, no other replica could take the lock')
+    t.same(h.sleeps, [WRITE_BACK_RETRY_MS, WRITE_BACK_RETRY_MS])
+    t.match(store.record, { version: 5, accessToken: 'at_new', refreshToken: 'rt_new' })
+    t.equal(store.locked, false, 'released once written')
+    t.equal(svc.getHealth().storeError, null)
+    t.match(h.logger.lines.find((line) => /^Wrote the new tokens to the token store/.test(line.msg)), { level: 'info', fields: { version: 5 } })
+    assertNoSecretsLogged(t, h, null, ['rt_old', 'rt_new', 'at_new'])
+  })
+
+  t.test('never written: the lock is released after WRITE_BACK_MS, with an error; the new tokens still serve', async (t) => {
+    const h = harness()
+    const store = new InProcessSharedStore()
+    const grant = new ScriptedGrant([tokens('at_new', 'rt_new')])
+    const svc = service(h, null, 'rt_old', { grant, shared: store, onTokensUpdated: persistTo(store, h) })
+    for (let i = 0; i < 1000; i++) store.failNext('save', new StoreError('Redis unavailable (connect ECONNREFUSED)'))
+    t.equal(await svc.refreshAccessToken('periodic'), 'at_new')
+    t.equal(h.sleeps.length, WRITE_BACK_MS / WRITE_BACK_RETRY_MS)
+    t.equal(store.locked, false)
+    t.equal(store.record, null)
+    t.equal(svc.getHealth().storeError, 'Redis unavailable (connect ECONNREFUSED)')
+    t.match(h.logger.lines.find((line) => /^Could not write the new tokens to the token store within 10 s/.test(line.msg)), { level: 'error', fields: { version: 1 } })
+    t.equal(await svc.getValidAccessToken(), 'at_new')
+    t.equal(svc.unsavedRecord()?.refreshToken, 'rt_new', 'left for the resync after a reconnect')
+  })
+
+  t.test('a save that works needs no write-back', async (t) => {
+    const h = harness()
+    const store = new InProcessSharedStore()
+    const svc = service(h, null, 'rt_old', { grant: new ScriptedGrant([tokens('at_new', 'rt_new')]), shared: store, onTokensUpdated: persistTo(store, h) })
+    t.equal(await svc.refreshAccessToken('periodic'), 'at_new')
+    t.same(h.sleeps, [])
+    t.equal(svc.unsavedRecord(), null)
+  })
 })
