@@ -11,10 +11,15 @@ export interface HeldToken extends TokenDescription {
   accessToken: string
   /** From here on the token counts as expiring: served, but refreshed in the background. */
   refreshAtMs: number
+  /** The wall clock and the monotonic clock when the token was taken in (see heldTokenTime). */
+  heldAtMs: number
+  heldAtMonotonicMs: number
 }
 
 export interface HoldOptions {
   nowMs: number
+  /** The monotonic clock (src/utils/clock.ts) at the same moment as nowMs. */
+  monotonicMs: number
   bufferMs: number
   /** The identity provider's clock when it answered a fresh token (its Date header). */
   providerDateMs?: number
@@ -41,7 +46,16 @@ export function holdToken (accessToken: string, knownExpiresAtMs: number | null,
     log.warn({ clockAheadSeconds: Math.round(lifetime.clockAheadMs / 1000) },
       `The new token expired or was due by this machine's clock when it arrived: the clocks of this machine and the identity provider differ. Counting its ${Math.round(lifeMs / 1000)} s life from its arrival; fix the clock (NTP)`)
   }
-  return { ...description, accessToken, expiresAtMs: lifetime.expiresAtMs, refreshAtMs: lifetime.refreshAtMs }
+  return { ...description, accessToken, expiresAtMs: lifetime.expiresAtMs, refreshAtMs: lifetime.refreshAtMs, heldAtMs: nowMs, heldAtMonotonicMs: options.monotonicMs }
+}
+
+/**
+ * The time to judge a held token by: the wall clock, but never earlier than its arrival plus the
+ * time that has passed since on the monotonic clock. A wall clock stepped back cannot make an
+ * expired token look valid again; one stepped forward makes it due early, which is safe.
+ */
+export function heldTokenTime (held: Pick<HeldToken, 'heldAtMs' | 'heldAtMonotonicMs'>, nowMs: number, monotonicMs: number): number {
+  return Math.max(nowMs, held.heldAtMs + (monotonicMs - held.heldAtMonotonicMs))
 }
 
 /**

@@ -8,11 +8,11 @@ import { createJsonRefreshGrant } from '../grants/jsonRefreshGrant.js'
 import type { RefreshGrant, RefreshStyle, TokenSet } from '../grants/refreshGrant.js'
 import { DEFAULT_MAX_ACCESS_TOKEN_BYTES } from '../grants/tokenAnswer.js'
 import type { SharedTokenStore, TokenRecord } from '../stores/tokenStore.js'
-import { type Clock, type Sleep, type Timers, realSleep, realTimers, systemClock } from '../utils/clock.js'
+import { type Clock, type Sleep, type Timers, monotonicClock, realSleep, realTimers, systemClock } from '../utils/clock.js'
 import { silentLogger, type Logger } from '../utils/logger.js'
 import { lifetimeStatus, type TokenOrigin, type TokenStatus } from '../utils/tokenLifetime.js'
 import { DEFAULT_EXPIRY_BUFFER_MS } from '../utils/tokenUtils.js'
-import { holdToken, whyUnusable, type HeldToken } from './heldToken.js'
+import { heldTokenTime, holdToken, whyUnusable, type HeldToken } from './heldToken.js'
 import { RefreshPolicy, type RefreshPolicyOptions } from './refreshPolicy.js'
 import { SharedStoreCoordinator, type SharedTokenHolder } from './sharedStoreCoordinator.js'
 
@@ -75,6 +75,8 @@ export interface TokenRefreshServiceOptions extends RefreshPolicyOptions {
   /** Largest access token accepted from the identity provider (it travels in a header). */
   maxAccessTokenBytes?: number
   now?: Clock
+  /** The monotonic clock a held token's age is also measured by (tests that step `now` back pass theirs). */
+  monotonic?: Clock
   sleep?: Sleep
   /** The refresh-ahead timer's setTimeout / clearTimeout (tests move time themselves). */
   timers?: Timers
@@ -116,6 +118,7 @@ export class TokenRefreshService implements SharedTokenHolder {
   private checkIntervalMs: number
   private readonly policy: RefreshPolicy
   private readonly now: Clock
+  private readonly monotonic: Clock
   private readonly sleep: Sleep
   private readonly log: Logger
   private lastRefreshAtMs: number | null = null
@@ -158,6 +161,7 @@ export class TokenRefreshService implements SharedTokenHolder {
     this.checkIntervalMs = options.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS
     this.policy = new RefreshPolicy(options)
     this.now = options.now ?? systemClock
+    this.monotonic = options.monotonic ?? monotonicClock
     this.sleep = options.sleep ?? realSleep
     this.log = options.logger ?? silentLogger
     this.heldVersion = options.version ?? 0
@@ -207,13 +211,13 @@ export class TokenRefreshService implements SharedTokenHolder {
    */
   async getValidAccessToken (): Promise<string> {
     const current = this.current
-    if (current !== null && this.now() < current.refreshAtMs) return current.accessToken
+    if (current !== null && this.timeFor(current) < current.refreshAtMs) return current.accessToken
     return this.slowPath(current)
   }
 
   private async slowPath (current: HeldToken | null): Promise<string> {
     const now = this.now()
-    if (current !== null && (current.expiresAtMs === null || now < current.expiresAtMs)) {
+    if (current !== null && (current.expiresAtMs === null || this.timeFor(current) < current.expiresAtMs)) {
       if (this.inflight === null && this.mayAttempt(now)) this.refreshInBackground('request')
       return current.accessToken
     }
@@ -554,13 +558,18 @@ export class TokenRefreshService implements SharedTokenHolder {
   }
 
   private describe (accessToken: string, expiresAtMs: number | null, origin: TokenOrigin, providerDateMs?: number): HeldToken {
-    return holdToken(accessToken, expiresAtMs, origin, { nowMs: this.now(), bufferMs: this.bufferMs, providerDateMs, log: this.log })
+    return holdToken(accessToken, expiresAtMs, origin, { nowMs: this.now(), monotonicMs: this.monotonic(), bufferMs: this.bufferMs, providerDateMs, log: this.log })
+  }
+
+  /** The time the held token is judged by (src/services/heldToken.ts): a wall clock stepped back does not revive it. */
+  private timeFor (current: HeldToken): number {
+    return heldTokenTime(current, this.now(), this.monotonic())
   }
 
   /** True when there is no usable token, or the current one is inside the buffer. */
   needsRefresh (): boolean {
     const current = this.current
-    return current === null || this.now() >= current.refreshAtMs
+    return current === null || this.timeFor(current) >= current.refreshAtMs
   }
 
   /** Start-up: refresh at once in the background when no token is valid beyond the buffer. */
@@ -590,8 +599,8 @@ export class TokenRefreshService implements SharedTokenHolder {
       this.log.info('Token expiry unknown (opaque token); refreshed when the upstream answers 401')
       return
     }
-    if (current !== null && current.refreshAtMs > now + this.checkIntervalMs) {
-      this.log.info(`Token still valid. Expires in ${formatMinutes(current.expiresAtMs! - now)} minutes`)
+    if (current !== null && current.refreshAtMs > this.timeFor(current) + this.checkIntervalMs) {
+      this.log.info(`Token still valid. Expires in ${formatMinutes(current.expiresAtMs! - this.timeFor(current))} minutes`)
       return
     }
     await this.refreshAccessToken('periodic').catch(() => {})
@@ -652,7 +661,7 @@ export class TokenRefreshService implements SharedTokenHolder {
     // A token of unknown expiry is refreshed when the upstream answers 401.
     if (current !== null && current.expiresAtMs === null) return
     const dueAtMs = Math.max(current?.refreshAtMs ?? 0, this.policy.nextAttemptAtMs)
-    const delayMs = Math.min(Math.max(0, dueAtMs - this.now()), MAX_TIMER_MS)
+    const delayMs = Math.min(Math.max(0, dueAtMs - (current === null ? this.now() : this.timeFor(current))), MAX_TIMER_MS)
     this.aheadTimer = this.timers.setTimeout(() => {
       this.aheadTimer = null
       // Early (a clamped wait, a clock that moved) or already in hand: wait again.
@@ -685,7 +694,7 @@ export class TokenRefreshService implements SharedTokenHolder {
   refreshOverdueMs (): number {
     const current = this.current
     if (current === null || current.expiresAtMs === null) return 0
-    return Math.max(0, this.now() - current.refreshAtMs)
+    return Math.max(0, this.timeFor(current) - current.refreshAtMs)
   }
 
   /** Seconds a caller should wait before trying again when no token can be had. */
@@ -694,8 +703,8 @@ export class TokenRefreshService implements SharedTokenHolder {
   }
 
   getHealth (): TokenHealth {
-    const now = this.now()
     const current = this.current
+    const now = current === null ? this.now() : this.timeFor(current)
     const expiresAtMs = current?.expiresAtMs ?? null
     return {
       status: lifetimeStatus(current, now),

@@ -3,6 +3,12 @@ export type Clock = () => number
 
 export const systemClock: Clock = () => Date.now()
 
+/**
+ * Milliseconds from an arbitrary origin that only ever move forward at the real rate, whatever
+ * is done to the wall clock (NTP stepping it, an operator setting it, a resumed VM).
+ */
+export const monotonicClock: Clock = () => performance.now()
+
 export type Sleep = (ms: number) => Promise<void>
 
 export const realSleep: Sleep = (ms) => new Promise((resolve) => {

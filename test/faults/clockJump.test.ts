@@ -63,3 +63,31 @@ t.test('a jump between two periodic checks: the next check refreshes', async (t)
   t.equal(idp.calls.length, 1, 'the check after the jump refreshed')
   t.equal(await svc.getValidAccessToken(), idp.issued[0])
 })
+
+// The wall clock stepped back (NTP correcting a clock that ran ahead, an operator): the time that
+// really passed is measured on the monotonic clock too, so an expired token stays expired.
+t.test('a wall clock stepped back: a token that expired meanwhile is not served again', async (t) => {
+  const h = harness()
+  const idp = await idpFor(t, h, { tokenTtlSeconds: 3600 })
+  const initial = idp.mint(10 * 60)
+  const svc = service(h, initial, idp.validRefreshToken, { refreshUrl: idp.refreshUrl })
+  t.equal(await svc.getValidAccessToken(), initial)
+  h.advance(11 * MINUTE)
+  h.stepWallClock(-5 * MINUTE)
+  t.equal(svc.getHealth().status, 'expired', 'eleven minutes passed, whatever the wall clock says')
+  t.equal(await svc.getValidAccessToken(), idp.issued[0], 'the next request waited for a new token')
+  t.equal(idp.calls.length, 1)
+})
+
+t.test('a wall clock stepped back into a token\'s buffer: served, and refreshed in the background', async (t) => {
+  const h = harness()
+  const idp = await idpFor(t, h, { tokenTtlSeconds: 3600 })
+  const initial = idp.mint(10 * 60)
+  const svc = service(h, initial, idp.validRefreshToken, { refreshUrl: idp.refreshUrl, bufferMs: 5 * MINUTE })
+  h.advance(6 * MINUTE)
+  h.stepWallClock(-3 * MINUTE)
+  t.equal(svc.getHealth().status, 'expiring', 'six minutes of ten passed: inside the five-minute buffer')
+  t.equal(await svc.getValidAccessToken(), initial, 'still valid: served at once')
+  await svc.whenIdle()
+  t.equal(idp.calls.length, 1, 'refreshed in the background')
+})

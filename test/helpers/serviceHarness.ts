@@ -23,6 +23,8 @@ export interface Harness {
   clock: { ms: number }
   now: () => number
   advance: (ms: number) => void
+  /** Steps the wall clock alone (NTP, an operator), as `advance` moves both it and the monotonic clock. */
+  stepWallClock: (ms: number) => void
   /** The timers given to services: set on the harness clock, run by `advanceTimers`. */
   timers: FakeTimers
   sleeps: number[]
@@ -33,6 +35,7 @@ export interface Harness {
 
 export function harness (): Harness {
   const clock = { ms: T0 }
+  let stepped = 0
   const sleeps: number[] = []
   const now = (): number => clock.ms
   const logger = captureLogger()
@@ -41,12 +44,15 @@ export function harness (): Harness {
     clock,
     now,
     advance: (ms) => { clock.ms += ms },
+    stepWallClock: (ms) => { clock.ms += ms; stepped += ms },
     timers,
     sleeps,
     logger,
     updates: [],
     options: {
       now,
+      // Time that passed, without the wall clock's steps.
+      monotonic: () => clock.ms - stepped,
       // Records the delay and jumps the clock instead of waiting.
       sleep: async (ms) => { sleeps.push(ms); clock.ms += ms },
       // Jitter at its top: every delay equals the backoff ceiling.
