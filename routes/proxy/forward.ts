@@ -50,11 +50,8 @@ const UPSTREAM_HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connect
 // A path made of these characters, with no '.' or '/' segment (no "./", no "//"), is what the
 // URL parser would make of it: sent as it is, without parsing it on the hot path.
 const PLAIN_PATH = /^(?:\/[\w\-~!$&'()*+,;=:@][\w\-~!$&'()*+,;=:@.]*)*\/?$/
-// Characters a header value cannot hold; an upstream that sends one must not crash the response.
-const INVALID_HEADER_VALUE = /[^\t\x20-\x7E\x80-\xFF]/g
 // The gateway's own shortage, not the upstream's fault: no descriptor left for a new connection.
 const OUT_OF_DESCRIPTORS = new Set(['EMFILE', 'ENFILE'])
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 
 /** Makes the proxy's forwarding function; the upstream of each request is its route's. */
 export function createForward ({ dispatcherOf, spans }: ForwardOptions): Forward {
@@ -75,43 +72,39 @@ export function createForward ({ dispatcherOf, spans }: ForwardOptions): Forward
     spans.inject(request, headers)
     const raw = request.raw
     const queryAt = raw.url!.indexOf('?')
-    const path = (PLAIN_PATH.test(dest) ? dest : new URL(dest.startsWith('//') ? `.${dest}` : dest, `${route.upstreamOrigin}/`).pathname) +
+    // As relative to the origin ('./'), a path that starts with '//' stays a path, never a host.
+    const path = (PLAIN_PATH.test(dest) ? dest : new URL(`.${dest}`, `${route.upstreamOrigin}/`).pathname) +
       (queryAt > 0 ? raw.url!.slice(queryAt) : '')
     const body = request.replayBody ?? bodyOf(request, headers)
     const exchange = new UpstreamExchange(request, reply, watch)
     request.upstreamSentAt = performance.now()
-    try {
-      dispatcherOf(route).dispatch({
-        origin: route.upstreamOrigin,
-        path,
-        method: raw.method as Dispatcher.HttpMethod,
-        headers,
-        body,
-        headersTimeout: route.timeoutMs,
-        // A started stream (server-sent events) runs as long as the upstream keeps it open.
-        bodyTimeout: 0
-      }, exchange)
-    } catch (err) {
-      // undici refuses what it cannot send (a header value it rejects, say) before dispatching.
-      exchange.onResponseError(null, err as Error)
-    }
+    // What undici refuses to send (a header value, say) comes back as onResponseError: a 502.
+    dispatcherOf(route).dispatch({
+      origin: route.upstreamOrigin,
+      path,
+      method: raw.method as Dispatcher.HttpMethod,
+      headers,
+      body,
+      headersTimeout: route.timeoutMs,
+      // A started stream (server-sent events) runs as long as the upstream keeps it open.
+      bodyTimeout: 0
+    }, exchange)
   }
 }
 
 /**
- * What is sent as the request's body. @fastify/http-proxy's parser hands most bodies over as the
- * client's stream, which streams on; a parser of the server's own (text/plain) has read the body
- * into a string, sent with its length and its media type (without parameters), as reply-from did.
+ * What is sent as the request's body. @fastify/http-proxy's parser hands bodies over as the
+ * client's stream, which streams on; Fastify's own text/plain parser has read the body into a
+ * string, sent with its length and its media type without parameters, as reply-from sent it.
  */
-function bodyOf (request: FastifyRequest, headers: IncomingHttpHeaders): Readable | string | Buffer {
+function bodyOf (request: FastifyRequest, headers: IncomingHttpHeaders): Readable | string {
   const body = request.body
-  if (body instanceof Readable) return body
-  if (body === undefined || body === null || body === '') return ''
-  const sent = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body)
-  headers['content-length'] = String(Buffer.byteLength(sent))
-  const type = headers['content-type']
-  headers['content-type'] = type === undefined ? 'application/octet-stream' : type.split(';', 1)[0].trim().toLowerCase()
-  return sent
+  if (typeof body === 'string' && body !== '') {
+    headers['content-length'] = String(Buffer.byteLength(body))
+    headers['content-type'] = headers['content-type']!.split(';', 1)[0].trim().toLowerCase()
+    return body
+  }
+  return body instanceof Readable ? body : ''
 }
 
 /** The headers sent upstream: the client's, without hop-by-hop ones and the gateway's keys, with the bearer. */
@@ -171,42 +164,36 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     const request = this.request
     request.upstreamLatencyMs = performance.now() - request.upstreamSentAt
-    // The client was already answered (cut for sending nothing in time): the answer has nowhere to go.
-    if (this.done || this.reply.sent) {
+    // The client was already answered (cut with 408 for a body that stalled, its cut crossing
+    // this head on the way): the answer has nowhere to go.
+    /* c8 ignore next 4 -- a race of the 408 and the upstream's head that no test can order */
+    if (this.reply.sent) {
       this.finish(controller)
       return
     }
     if (statusCode > 599) {
       this.finish(controller)
-      this.fail({ code: undefined, statusCode: 502 })
+      upstreamFailed(this.reply, { code: undefined, statusCode: 502 })
       return
     }
     if (statusCode === 401 && this.watch !== null) {
       controller.pause()
-      let decided = false
       this.watch(request, this.reply, {
         passOn: () => {
-          /* c8 ignore next -- the watcher decides once; a second call is a bug to ignore, not to act on */
-          if (decided) return
-          decided = true
+          // The client left, or the upstream broke off, while the watcher waited: nothing to pass on.
           if (this.done) return
           this.sendHead(statusCode, headers)
           controller.resume()
         },
-        discard: () => {
-          /* c8 ignore next */
-          if (decided) return
-          decided = true
-          this.finish(controller)
-        }
+        discard: () => { this.finish(controller) }
       })
       return
     }
     this.sendHead(statusCode, headers)
   }
 
+  // An aborted exchange gets no more data nor its end (undici's promise): no check for them here.
   onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.done) return
     // The client's socket is full: the upstream waits until it drains.
     if (!this.raw.write(chunk)) {
       controller.pause()
@@ -215,12 +202,11 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd (): void {
-    if (this.done) return
     this.done = true
     this.raw.end()
   }
 
-  onResponseError (_controller: Dispatcher.DispatchController | null, error: Error & { code?: string }): void {
+  onResponseError (_controller: Dispatcher.DispatchController, error: Error & { code?: string }): void {
     if (this.done) return
     this.done = true
     this.raw.off('close', this.onClientClose)
@@ -229,9 +215,11 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
       this.raw.destroy()
       return
     }
-    // A 401 held for its watcher, lost meanwhile: the watcher's decision has nothing left to act on.
+    // The client was answered already (408 for a body that stalled, which is what broke this
+    // request off) or is gone: nothing more to say to it.
     if (this.reply.sent || this.raw.destroyed) return
-    this.fail({ code: error.code, statusCode: TIMEOUT_CODES.has(error.code ?? '') ? 504 : 502 })
+    const timedOut = error.code === 'UND_ERR_HEADERS_TIMEOUT' || error.code === 'UND_ERR_CONNECT_TIMEOUT'
+    upstreamFailed(this.reply, { code: error.code, statusCode: timedOut ? 504 : 502 })
   }
 
   /** Stops listening for this exchange and aborts what is left of the upstream's answer. */
@@ -247,10 +235,10 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     const listed = typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
       ? connection.toLowerCase().split(',').map((name) => name.trim())
       : null
+    // undici's parser refuses a value with a control character (a 502): what comes is fit to send.
     for (const name in upstream) {
       if (UPSTREAM_HOP_HEADERS.has(name) || listed?.includes(name) === true) continue
-      const value = upstream[name]!
-      headers[name] = typeof value === 'string' ? sane(value) : value.map(sane)
+      headers[name] = upstream[name]!
     }
     // An HTTP/1 connection cannot carry another request until this one's body has been read:
     // the client's is closed when the upstream answered before the body ended.
@@ -259,15 +247,6 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.streaming = true
     this.raw.writeHead(statusCode, headers)
   }
-
-  private fail (error: { code: string | undefined, statusCode: number }): void {
-    upstreamFailed(this.reply, error)
-  }
-}
-
-function sane (value: string): string {
-  INVALID_HEADER_VALUE.lastIndex = 0
-  return INVALID_HEADER_VALUE.test(value) ? value.replace(INVALID_HEADER_VALUE, '') : value
 }
 
 /** Answers a request the upstream never answered: 504 for a timeout, 503 without a descriptor, else 502. */
