@@ -162,6 +162,9 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // An informational answer (103 Early Hints) comes before the real one: not passed on, as
+    // reply-from did not either.
+    if (statusCode < 200) return
     const request = this.request
     request.upstreamLatencyMs = performance.now() - request.upstreamSentAt
     // The client was already answered (cut with 408 for a body that stalled, its cut crossing

@@ -94,6 +94,19 @@ t.test('headers an upstream repeats pass as they came; a status no HTTP answer c
   t.match(gw.logText(), /Upstream unreachable/)
 })
 
+t.test('an informational answer before the real one (103 Early Hints) is not passed on; the real one is', async (t) => {
+  const upstream = await upstreamWith(t, (_req, res) => {
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' })
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-final': 'yes' }).end('final')
+  })
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN })
+  const { head, socket } = await rawExchange(Number(new URL(gw.url).port), 'GET /hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', null)
+  t.teardown(() => socket.destroy())
+  t.match(head, /^HTTP\/1\.1 200/, 'the first head the client gets is the real answer\'s')
+  t.match(head, /\r\nx-final: yes/i)
+  t.notMatch(head, /link:/i)
+})
+
 t.test('a text body Fastify has read goes whole, with its length and its media type', async (t) => {
   const bodies: Array<{ body: string, type: string | undefined, length: string | undefined }> = []
   const upstream = await upstreamWith(t, (req, res) => {
