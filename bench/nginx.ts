@@ -14,6 +14,10 @@ export interface NginxOptions {
   token: string
   /** Writes an access log line per request, like Fastify's request log at info. */
   accessLog: boolean
+  /** false: `proxy_buffering off`, each chunk passed on as it comes (server-sent events). */
+  buffering?: boolean
+  /** Connections the worker may hold, client and upstream sides together (4096). */
+  workerConnections?: number
 }
 
 export async function startNginx (options: NginxOptions): Promise<ServerProcess> {
@@ -26,7 +30,7 @@ worker_processes 1;
 daemon off;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} warn;
-events { worker_connections 4096; }
+events { worker_connections ${options.workerConnections ?? 4096}; }
 http {
   access_log ${options.accessLog ? join(dir, 'access.log') : 'off'};
   client_body_temp_path ${join(dir, 'body')};
@@ -47,7 +51,7 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Authorization "Bearer ${options.token}";
-    }
+${options.buffering === false ? '      proxy_buffering off;\n' : ''}    }
   }
 }
 `

@@ -15,6 +15,7 @@ import { runLoad, type LoadResult } from './load.js'
 import { findNginx, startNginx } from './nginx.js'
 import { DIST, GATEWAY_ENTRY, GATEWAY_NODE_ARGS, RssSampler, mustStart, startNodeServer, treeCpuSeconds, workDir, type ServerProcess } from './processes.js'
 import { redisRefreshStorm, refreshStorm, type StormOutcome } from './storm.js'
+import { streamBench } from './streams.js'
 
 // `--json` alone writes to the default file (ignored by git).
 const DEFAULT_JSON_FILE = 'bench-results.json'
@@ -37,6 +38,10 @@ const { values: args } = parseArgs({
     'no-storm': { type: 'boolean', default: false },
     routes: { type: 'string', default: '100' },
     instructions: { type: 'boolean', default: false },
+    streams: { type: 'boolean', default: false },
+    'streams-only': { type: 'boolean', default: false },
+    'stream-counts': { type: 'string', default: '100,1000' },
+    'stream-chunks': { type: 'string', default: '200' },
     'instructions-requests': { type: 'string', default: '3000' },
     compare: { type: 'string', multiple: true, default: [] },
     json: { type: 'string' },
@@ -61,6 +66,12 @@ if (args.help) {
   --instructions      also count instructions per request under valgrind's callgrind for the bare
                       proxy, tokengate and --compare targets (two runs each, about 40 s a run)
   --instructions-requests N  requests counted per callgrind run (3000)
+  --streams           also run the streams bench: chat-completion-shaped event streams (a ~100-byte
+                      chunk every 20–50 ms) through direct, bare proxy, tokengate and nginx with
+                      proxy_buffering off; CPU per chunk, chunk latency, TTFB, RSS per stream
+  --streams-only      only the streams bench
+  --stream-counts L   streams at once, comma-separated (100,1000; 5000 needs ulimit -n ≥ 12000)
+  --stream-chunks N   chunks per stream (200)
   --compare NAME=PATH also run another build of the gateway (PATH to its server.js) as target NAME,
                       or NAME='FLAGS PATH' with these node flags instead of npm start's,
                       configured like tokengate: an A/B of a change in the same run
@@ -109,6 +120,31 @@ async function seenAuthorization (baseUrl: string): Promise<string | null> {
   const answer = await body.json() as { authorization: string | null }
   if (statusCode !== 200) throw new Error(`${baseUrl}/__seen answered ${statusCode}`)
   return answer.authorization
+}
+
+async function streamsOnly (): Promise<void> {
+  const idp = await startIdentityProvider({ tokenTtlSeconds: 3600 })
+  try {
+    say(`tokengate streams bench ${new Date().toISOString()}, Node ${process.version}, load average ${loadavg()[0].toFixed(1)} at start`)
+    await runStreams(idp)
+    say(`load average ${loadavg()[0].toFixed(1)} at the end`)
+  } finally {
+    await idp.close()
+  }
+}
+
+async function runStreams (idp: IdentityProvider): Promise<void> {
+  const token = idp.mint(24 * 3600)
+  const counts = args['stream-counts'].split(',').map((n) => Math.round(positive('stream-counts', n)))
+  await streamBench({
+    streams: counts,
+    chunks: Math.round(positive('stream-chunks', args['stream-chunks'])),
+    logLevel,
+    token,
+    gatewayEnv: (upstreamUrl) => ({ UPSTREAM_URL: upstreamUrl, AUTH_TOKEN: token, TOKEN_STORE: 'memory', HOST: '127.0.0.1', LOG_LEVEL: logLevel }),
+    nginxBinary: args['no-nginx'] ? null : findNginx(),
+    say
+  })
 }
 
 async function main (): Promise<void> {
@@ -241,6 +277,10 @@ async function main (): Promise<void> {
     const summary = summarise(targets.map((target) => target.name), runs, sampler.peakBytes)
     printReport(summary, storm, redisStorm, hotPath)
     if (instructions !== null) printInstructions(instructions)
+    if (args.streams) {
+      say()
+      await runStreams(idp)
+    }
     const loadAtEnd = loadavg()[0]
     say(`load average ${loadAtEnd.toFixed(1)} at the end (other work on the machine shows as noise)`)
     if (args.json !== undefined) {
@@ -367,4 +407,4 @@ function printReport (summary: Summary, storm: StormOutcome | null, redisStorm: 
   say(`\nbare proxy ${fmt(bare.requestsPerSecond / direct.requestsPerSecond, 2)}× direct; tokengate ${fmt(gate.requestsPerSecond / direct.requestsPerSecond, 2)}× direct`)
 }
 
-await main()
+await (args['streams-only'] ? streamsOnly() : main())

@@ -8,10 +8,9 @@
 import { PassThrough, pipeline, Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { FastifyReplyFromHooks } from '@fastify/reply-from'
 import type { TokenRefreshService } from '../../src/services/tokenRefreshService.js'
-import type { GatewayRoute } from '../../plugins/routing.js'
 import type { ByteBudget } from '../../src/utils/byteBudget.js'
+import type { Forward, HeldAnswer, UnauthorizedWatch } from './forward.js'
 
 export const MAX_REPLAY_BODY_BYTES = 1024 * 1024
 
@@ -21,20 +20,12 @@ declare module 'fastify' {
     replayBody: Buffer | null
     /** False for a request whose body streams (too large to keep): never replayed. */
     replayable: boolean
-    /** Where the proxy sends this request (its path upstream), for a replay. */
-    proxyDest: string
     /** Bytes of REPLAY_BUFFER_TOTAL this request holds, given back when its response closes. */
     replayReservedBytes: number
   }
 }
 
-// What reply-from hands to onResponse (its published type describes a ServerResponse instead).
-interface UpstreamResponse {
-  statusCode: number
-  headers: Record<string, unknown>
-  stream: Readable
-}
-export type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string, options: FastifyReplyFromHooks) => unknown
+export type ProxyHandler = (request: FastifyRequest, reply: FastifyReply, dest: string) => unknown
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -46,19 +37,20 @@ declare module 'fastify' {
 export interface UnauthorizedReplayOptions {
   /** REPLAY_BUFFER_TOTAL: bytes of bodies held at once, for every request together. */
   budget: ByteBudget
+  /** Sends a request upstream (forward.ts). */
+  forward: Forward
 }
 
 /** Adds the body buffering to the proxy scope and decorates it with the handler that replays. */
 async function unauthorizedReplayPlugin (fastify: FastifyInstance, options: UnauthorizedReplayOptions): Promise<void> {
-  fastify.decorate('unauthorizedReplay', setupUnauthorizedReplay(fastify, options.budget))
+  fastify.decorate('unauthorizedReplay', setupUnauthorizedReplay(fastify, options))
 }
 
 export default fp(unauthorizedReplayPlugin, { name: 'tokengate-proxy-unauthorized-replay', fastify: '5.x' })
 
-function setupUnauthorizedReplay (fastify: FastifyInstance, budget: ByteBudget): ProxyHandler {
+function setupUnauthorizedReplay (fastify: FastifyInstance, { budget, forward }: UnauthorizedReplayOptions): ProxyHandler {
   fastify.decorateRequest('replayBody', null)
   fastify.decorateRequest('replayable', true)
-  fastify.decorateRequest('proxyDest', '')
   fastify.decorateRequest('replayReservedBytes', 0)
   // preHandler: @fastify/http-proxy's parser hands the body over as the raw stream. A request
   // without a body (most of them) passes at once, without the cost of an async hook.
@@ -70,81 +62,41 @@ function setupUnauthorizedReplay (fastify: FastifyInstance, budget: ByteBudget):
     readSmallBody(request, reply, request.body, budget).then(() => done(), done)
   })
 
-  const watchFor401 = (request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse, dest: string, options: FastifyReplyFromHooks): void => {
-    // The client was already answered (cut for sending nothing in time): the upstream's answer has nowhere to go.
-    if (reply.sent) {
-      res.stream.destroy()
-      return
-    }
-    if (res.statusCode !== 401) {
-      reply.send(res.stream)
-      return
-    }
+  const watchFor401 = (dest: string): UnauthorizedWatch => (request, reply, held) => {
     const service = request.gatewayRoute!.credential.service
     if (!request.replayable) {
       // Too large to send twice, but the token was refused: renew it for the requests that
       // follow (in the background; recoverFromUnauthorized never rejects).
       service.recoverFromUnauthorized(request.upstreamToken)
-      reply.send(res.stream)
+      held.passOn()
       return
     }
-    replayOnce(service, request, reply, res, dest, options)
+    replayOnce(service, forward, request, reply, held, dest)
       /* c8 ignore next -- nothing in replayOnce throws; a bug there must not become an unhandled rejection */
       .catch((err: Error) => { reply.send(err) })
   }
 
-  // The reply-from options are the same for every request of a route: they are made once per
-  // route (its upstream, its timeout), not per request (the proxy's hot path); the request
-  // carries its own destination. @fastify/http-proxy's own options (the header rewriting) are
-  // the same for every request and route.
-  const byRoute = new WeakMap<GatewayRoute, RouteOptions>()
-  return (request, reply, dest, options) => {
-    const route = request.gatewayRoute!
-    let routeOptions = byRoute.get(route)
-    if (routeOptions === undefined) {
-      const base: FastifyReplyFromHooks = { ...options, getUpstream: () => route.upstreamOrigin, timeout: route.timeoutMs }
-      routeOptions = {
-        base,
-        withWatch: {
-          ...base,
-          onResponse: (req, rep, res) => {
-            const proxied = req as FastifyRequest
-            watchFor401(proxied, rep as FastifyReply, res as unknown as UpstreamResponse, proxied.proxyDest, base)
-          }
-        }
-      }
-      byRoute.set(route, routeOptions)
-    }
-    request.proxyDest = dest
-    return reply.from(dest, routeOptions.withWatch)
+  return (request, reply, dest) => {
+    forward(request, reply, dest, watchFor401(dest))
   }
 }
 
-interface RouteOptions {
-  /** For a replay: whatever the second answer is, it goes to the client. */
-  base: FastifyReplyFromHooks
-  /** For the first send: a 401 is watched for. */
-  withWatch: FastifyReplyFromHooks
-}
-
-async function replayOnce (service: Pick<TokenRefreshService, 'recoverFromUnauthorized'>, request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse,
-  dest: string, options: FastifyReplyFromHooks): Promise<void> {
+async function replayOnce (service: Pick<TokenRefreshService, 'recoverFromUnauthorized'>, forward: Forward, request: FastifyRequest, reply: FastifyReply,
+  held: HeldAnswer, dest: string): Promise<void> {
   const token = await service.recoverFromUnauthorized(request.upstreamToken)
   if (token === null) {
     request.log.warn('Upstream answered 401 and no new token could be obtained; passing the 401 on')
-    reply.send(res.stream)
+    held.passOn()
     return
   }
+  // The 401's body is not needed.
+  held.discard()
+  // The client left, or was answered, while the token was renewed: nothing to send again.
+  if (reply.sent || reply.raw.destroyed) return
   request.log.info('Upstream answered 401; sending the request once more with a new token')
-  // The 401's body is not needed; destroying it makes undici report an abort, which is expected.
-  res.stream.on('error', () => {})
-  res.stream.destroy()
-  // reply-from copied the 401's headers onto the reply; the second answer brings its own.
-  for (const name of Object.keys(res.headers)) reply.removeHeader(name)
   request.upstreamToken = token
-  if (request.replayBody !== null) request.body = bodyStream(request.replayBody)
-  // Without onResponse: whatever the second answer is, a 401 included, goes to the client.
-  reply.from(dest, options)
+  // Without a watch: whatever the second answer is, a 401 included, goes to the client.
+  forward(request, reply, dest, null)
 }
 
 async function readSmallBody (request: FastifyRequest, reply: FastifyReply, body: Readable, budget: ByteBudget): Promise<void> {
@@ -159,8 +111,8 @@ async function readSmallBody (request: FastifyRequest, reply: FastifyReply, body
   const accept = declared > 0 ? null : (bytes: number) => reserve(request, reply, budget, bytes)
   const { chunks, complete } = await readUpTo(body, MAX_REPLAY_BODY_BYTES, accept)
   if (complete) {
+    // Sent from memory, as many times as needed (forward.ts prefers it to the body stream).
     request.replayBody = Buffer.concat(chunks)
-    request.body = bodyStream(request.replayBody)
     return
   }
   // A chunked body that outgrew the limit or the budget: what was read goes first, the rest streams behind it.
@@ -169,12 +121,6 @@ async function readSmallBody (request: FastifyRequest, reply: FastifyReply, body
   for (const chunk of chunks) rest.write(chunk)
   pipeline(body, rest, () => {})
   request.body = rest
-}
-
-// A fresh stream for each send, so reply-from forwards the bytes as they came (a Buffer body
-// would be re-encoded as JSON for a JSON content type).
-function bodyStream (body: Buffer): Readable {
-  return Readable.from([body], { objectMode: false })
 }
 
 /** Takes `bytes` from the budget for this request; the whole reservation is given back when its response closes. */

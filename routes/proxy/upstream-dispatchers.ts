@@ -2,11 +2,7 @@
 // clientCertFile / clientKeyFile, UPSTREAM_CLIENT_CERT_FILE / UPSTREAM_CLIENT_KEY_FILE). A TLS
 // connection carries one certificate for its whole life, so such a route cannot share the proxy's
 // pool: it gets one of its own per certificate pair, and a new one when the files change.
-//
-// @fastify/reply-from hands every request to one dispatcher and has no per-request choice; the
-// route's pool travels with the request instead, under a symbol in its headers (undici reads
-// headers by Object.keys, which leaves symbols out), and the proxy's dispatcher hands the request
-// on to it. Routes without a certificate carry nothing and keep the shared pool.
+// Routes without a certificate keep the shared pool.
 //
 // The files are looked at (stat) at most once per CERTIFICATE_CHECK_INTERVAL_MS per route, on a
 // request: a rotation reaches new connections within a second, with no system call per proxied
@@ -20,8 +16,6 @@ import { ClientCertificateAgent, ClientCertificateSource, closeQuietly } from '.
 import { type Clock, systemClock } from '../../src/utils/clock.js'
 
 export const CERTIFICATE_CHECK_INTERVAL_MS = 1_000
-
-const ROUTE_DISPATCHER = Symbol('tokengate.routeDispatcher')
 
 type RouteDispatcher = Dispatcher & Closable
 
@@ -89,13 +83,6 @@ export class UpstreamDispatchers<D extends RouteDispatcher> {
     return pool.agent.pair
   }
 
-  /** Marks the request's headers with its route's pool, when it has one; the headers, for chaining. */
-  tag<H extends object> (route: GatewayRoute, headers: H): H {
-    const own = this.of(route)
-    if (own !== null) (headers as Record<symbol, unknown>)[ROUTE_DISPATCHER] = own
-    return headers
-  }
-
   /** After a reload: closes the pools no route in service uses any more (their requests in flight finish first). */
   retain (routes: readonly GatewayRoute[]): void {
     const used = new Set(routes.flatMap((route) => route.clientCertificate === undefined ? [] : [keyOf(route.clientCertificate)]))
@@ -121,12 +108,6 @@ export class UpstreamDispatchers<D extends RouteDispatcher> {
     }
     return pool
   }
-}
-
-/** The pool a request was tagged with (UpstreamDispatchers.tag); undefined: the shared one. */
-export function taggedDispatcher (options: Dispatcher.DispatchOptions): Dispatcher | undefined {
-  // @fastify/reply-from always passes the headers as an object.
-  return (options.headers as Record<symbol, Dispatcher | undefined>)[ROUTE_DISPATCHER]
 }
 
 function keyOf (files: ClientCertificateFiles): string {

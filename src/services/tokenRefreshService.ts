@@ -205,6 +205,15 @@ export class TokenRefreshService implements SharedTokenHolder {
   }
 
   /**
+   * The token to send upstream when it is valid beyond the buffer, else null (then
+   * getValidAccessToken says what to do): the proxy's hot path takes it without a promise.
+   */
+  validAccessTokenNow (): string | null {
+    const current = this.current
+    return current !== null && this.timeFor(current) < current.refreshAtMs ? current.accessToken : null
+  }
+
+  /**
    * The token to send upstream. Valid beyond the buffer: returned at once. Inside the buffer:
    * returned at once while a refresh runs in the background. No valid token: every caller waits
    * on the same refresh, or gets a TokenUnavailableError when there is no way to get one.

@@ -75,6 +75,7 @@ t.test('a wall clock stepped back: a token that expired meanwhile is not served 
   h.advance(11 * MINUTE)
   h.stepWallClock(-5 * MINUTE)
   t.equal(svc.getHealth().status, 'expired', 'eleven minutes passed, whatever the wall clock says')
+  t.equal(svc.validAccessTokenNow(), null, 'the proxy\'s hot path does not take it either')
   t.equal(await svc.getValidAccessToken(), idp.issued[0], 'the next request waited for a new token')
   t.equal(idp.calls.length, 1)
 })
