@@ -266,8 +266,13 @@ async function inject (kind: FaultKind): Promise<FaultWindow | null> {
       return window
     }
     case 'pause': {
-      // A replica not in a provider call, stopped longer than the lock's TTL, then continued.
+      // A replica not in a provider call, stopped longer than the lock's TTL, then continued. Nor
+      // one holding a rotation the store has not taken yet (its save failed while Redis was away,
+      // and it is writing it back): frozen there, it holds the only copy of the new refresh token,
+      // the window no lock can cover (docs/chaos.md, "Limits").
       const busy = new Set(provider.calls.filter((c) => c.outcome === 'pending').map((c) => c.replica))
+      const lastRotation = provider.calls.filter((c) => c.outcome === 'ok').at(-1)
+      if (lastRotation !== undefined && store.at(-1)?.refreshToken !== lastRotation.returned) busy.add(lastRotation.replica)
       const candidates = upReplicas().filter((r) => !busy.has(r.name))
       if (candidates.length === 0) return null
       const replica = pick(candidates)
