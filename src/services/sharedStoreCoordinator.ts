@@ -31,6 +31,7 @@ export const WRITE_BACK_RETRY_MS = 250
 export interface SharedStoreCoordinatorOptions {
   /** How long a process without the lock waits for the holder's record. */
   waitMs: number
+  /** Measures the waits: the monotonic clock, so a wall clock that steps cannot end one early. */
   now: Clock
   sleep: Sleep
   logger: Logger

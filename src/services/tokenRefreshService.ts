@@ -172,7 +172,7 @@ export class TokenRefreshService implements SharedTokenHolder {
     const waitMs = this.policy.maxAttempts * (refreshTimeoutMs + this.policy.retry.maxMs / 4) + 5_000
     this.coordinator = options.shared === undefined
       ? null
-      : new SharedStoreCoordinator(options.shared, this, { waitMs, now: this.now, sleep: this.sleep, logger: this.log })
+      : new SharedStoreCoordinator(options.shared, this, { waitMs, now: this.monotonic, sleep: this.sleep, logger: this.log })
     this.maxAccessTokenBytes = options.maxAccessTokenBytes ?? DEFAULT_MAX_ACCESS_TOKEN_BYTES
     this.timers = options.timers ?? realTimers
     this.identityProvider = new URL(refreshUrl).host

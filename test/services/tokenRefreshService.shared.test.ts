@@ -491,6 +491,28 @@ t.test('new tokens the store failed to take: the lock is kept while they are wri
     t.equal(svc.unsavedRecord()?.refreshToken, 'rt_new', 'left for the resync after a reconnect')
   })
 
+  // A wall clock stepped forward (NTP, an operator) in the middle of the write-back must not end
+  // it: the lock would be released while the store still holds the spent refresh token.
+  t.test('the wall clock stepped forward during the write-back: the lock is still kept until written', async (t) => {
+    const h = harness()
+    const store = new InProcessSharedStore()
+    store.record = record('at_old', 'rt_old', 4)
+    const grant = new ScriptedGrant([tokens('at_new', 'rt_new')])
+    const seen: Array<{ locked: boolean, stored: string | null | undefined }> = []
+    const sleep = h.options.sleep!
+    h.options.sleep = async (ms) => {
+      seen.push({ locked: store.locked, stored: store.record?.refreshToken })
+      if (seen.length === 1) h.stepWallClock(60_000)
+      await sleep(ms)
+    }
+    const svc = service(h, null, 'rt_old', { grant, shared: store, onTokensUpdated: persistTo(store, h) })
+    for (let i = 0; i < 3; i++) store.failNext('save', new StoreError('Redis unavailable (Connection is closed.)'))
+    t.equal(await svc.refreshAccessToken('admin'), 'at_new')
+    t.same(seen.map((s) => s.locked), [true, true, true], 'held through three tries, a minute of wall clock later')
+    t.match(store.record, { version: 5, refreshToken: 'rt_new' }, 'written')
+    t.equal(store.locked, false)
+  })
+
   t.test('a save that works needs no write-back', async (t) => {
     const h = harness()
     const store = new InProcessSharedStore()
