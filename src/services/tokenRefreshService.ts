@@ -225,7 +225,8 @@ export class TokenRefreshService implements SharedTokenHolder {
   }
 
   private async slowPath (current: HeldToken | null): Promise<string> {
-    const now = this.now()
+    // Backoffs are measured on the monotonic clock: a wall clock stepped back cannot stretch one.
+    const now = this.monotonic()
     if (current !== null && (current.expiresAtMs === null || this.timeFor(current) < current.expiresAtMs)) {
       if (this.inflight === null && this.mayAttempt(now)) this.refreshInBackground('request')
       return current.accessToken
@@ -270,7 +271,7 @@ export class TokenRefreshService implements SharedTokenHolder {
       return this.getValidAccessToken().catch(() => null)
     }
     if (this.inflight !== null) return this.inflight.catch(() => null)
-    if (!this.refreshEnabled || !this.policy.claimUnauthorizedRefresh(this.now())) return null
+    if (!this.refreshEnabled || !this.policy.claimUnauthorizedRefresh(this.monotonic())) return null
     return this.refreshAccessToken('upstream-401').catch(() => null)
   }
 
@@ -285,9 +286,9 @@ export class TokenRefreshService implements SharedTokenHolder {
    */
   refreshAccessToken (trigger: RefreshTrigger = 'admin'): Promise<string> {
     if (this.inflight === null) {
-      const startedAtMs = this.now()
+      const startedAtMs = this.monotonic()
       const outcome = (reason: string | null): void => {
-        const event: RefreshOutcomeEvent = { trigger, outcome: reason === null ? 'success' : 'failure', reason, durationMs: this.now() - startedAtMs }
+        const event: RefreshOutcomeEvent = { trigger, outcome: reason === null ? 'success' : 'failure', reason, durationMs: this.monotonic() - startedAtMs }
         this.notify((observer) => observer.onRefreshOutcome(event))
       }
       this.inflight = this.tracedRefresh(trigger)
@@ -555,7 +556,7 @@ export class TokenRefreshService implements SharedTokenHolder {
   }
 
   private recordFailure (error: RefreshError, trigger: RefreshTrigger): RefreshError {
-    const waitMs = this.policy.recordFailure(error, this.now())
+    const waitMs = this.policy.recordFailure(error, this.monotonic())
     const fields = { trigger, reason: error.reason, consecutiveFailures: this.policy.consecutiveFailures, identityProvider: this.identityProvider }
     if (error.rejected) {
       this.log.error(fields, `Token refresh failed at ${this.identityProvider}: the identity provider refused the refresh token; new tokens are needed`)
@@ -583,7 +584,7 @@ export class TokenRefreshService implements SharedTokenHolder {
 
   /** Start-up: refresh at once in the background when no token is valid beyond the buffer. */
   refreshIfDue (trigger: RefreshTrigger = 'startup'): void {
-    if (this.needsRefresh() && this.mayAttempt(this.now())) this.refreshInBackground(trigger)
+    if (this.needsRefresh() && this.mayAttempt(this.monotonic())) this.refreshInBackground(trigger)
   }
 
   /**
@@ -669,12 +670,13 @@ export class TokenRefreshService implements SharedTokenHolder {
     const current = this.current
     // A token of unknown expiry is refreshed when the upstream answers 401.
     if (current !== null && current.expiresAtMs === null) return
-    const dueAtMs = Math.max(current?.refreshAtMs ?? 0, this.policy.nextAttemptAtMs)
-    const delayMs = Math.min(Math.max(0, dueAtMs - (current === null ? this.now() : this.timeFor(current))), MAX_TIMER_MS)
+    // The token's refresh time is on its own clock (timeFor), the backoff's on the monotonic one.
+    const untilDueMs = current === null ? 0 : current.refreshAtMs - this.timeFor(current)
+    const delayMs = Math.min(Math.max(0, untilDueMs, this.policy.nextAttemptAtMs - this.monotonic()), MAX_TIMER_MS)
     this.aheadTimer = this.timers.setTimeout(() => {
       this.aheadTimer = null
       // Early (a clamped wait, a clock that moved) or already in hand: wait again.
-      if (this.inflight === null && this.needsRefresh() && this.mayAttempt(this.now())) this.refreshInBackground('refresh-ahead')
+      if (this.inflight === null && this.needsRefresh() && this.mayAttempt(this.monotonic())) this.refreshInBackground('refresh-ahead')
       else if (this.inflight === null) this.scheduleAhead()
     }, delayMs)
   }
@@ -708,7 +710,7 @@ export class TokenRefreshService implements SharedTokenHolder {
 
   /** Seconds a caller should wait before trying again when no token can be had. */
   retryAfterSeconds (): number {
-    return this.policy.retryAfterSeconds(this.now())
+    return this.policy.retryAfterSeconds(this.monotonic())
   }
 
   getHealth (): TokenHealth {

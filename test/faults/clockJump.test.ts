@@ -92,3 +92,17 @@ t.test('a wall clock stepped back into a token\'s buffer: served, and refreshed 
   await svc.whenIdle()
   t.equal(idp.calls.length, 1, 'refreshed in the background')
 })
+
+t.test('a wall clock stepped back during a backoff does not stretch it', async (t) => {
+  const h = harness()
+  const idp = await idpFor(t, h)
+  const svc = service(h, idp.mint(60), idp.validRefreshToken, { refreshUrl: idp.refreshUrl, maxAttempts: 1 })
+  idp.failNext('http_503')
+  h.advance(61_000)
+  await t.rejects(svc.getValidAccessToken(), { code: 'TOKENGATE_TOKEN_UNAVAILABLE' }, 'expired, and the refresh failed')
+  const retryAfter = svc.retryAfterSeconds()
+  h.stepWallClock(-10 * MINUTE)
+  t.equal(svc.retryAfterSeconds(), retryAfter, 'the wait left is what it was')
+  h.advance(retryAfter * 1000)
+  t.equal(await svc.getValidAccessToken(), idp.issued[0], 'once the backoff has passed, the next request refreshes')
+})

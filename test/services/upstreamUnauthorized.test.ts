@@ -49,7 +49,7 @@ t.test('forced refreshes are spaced: a new token refused at once is not refreshe
   const time = clock()
   const initial = idp.mint(3600)
   const service = new TokenRefreshService(initial, idp.validRefreshToken, idp.refreshUrl, undefined, {
-    now: time.now, minUnauthorizedRefreshIntervalMs: 10_000
+    now: time.now, monotonic: time.now, minUnauthorizedRefreshIntervalMs: 10_000
   })
   const second = await service.recoverFromUnauthorized(initial)
   t.equal(await service.recoverFromUnauthorized(second!), null, 'within 10 s: the 401 goes to the client')
