@@ -179,6 +179,28 @@ t.test('an answer of 5xx is a span in error; an upgrade, which leaves Fastify\'s
     [['GET /', 502, 2, '/'], ['GET', 404, 0, undefined]], 'a span in error, one without a route; none for the upgrade')
 })
 
+// The token hook runs inside the request's span; an upgrade has none, and waits for its refresh all the same.
+t.test('an upgrade whose token has expired waits for the refresh, still without a span of its own', async (t) => {
+  const receiver = await otlpReceiver(t)
+  // Slow enough that the start-up refresh is still in flight when the upgrade arrives.
+  const idp = await identityProvider(t, { delayMs: 300 })
+  const upstream = await echoUpstream(t)
+  const gw = await startGateway(t, {
+    UPSTREAM_URL: upstream.url,
+    AUTH_TOKEN: idp.mint(-60),
+    REFRESH_TOKEN: idp.validRefreshToken,
+    TOKEN_REFRESH_URL: idp.refreshUrl,
+    OTEL_EXPORTER_OTLP_ENDPOINT: `${receiver.url}/`
+  })
+  const socket = new WebSocket(`${gw.url.replace('http', 'ws')}/ws`)
+  await new Promise((resolve) => { socket.once('close', resolve); socket.once('error', resolve) })
+  t.equal(idp.calls.length, 1, 'one refresh, the start-up one, which the upgrade waited for')
+  t.equal(upstream.received.length, 1, 'then the upgrade went upstream')
+  t.equal(upstream.received[0].headers.authorization, `Bearer ${idp.issued[0]}`, 'with the new token')
+  await gw.app.close()
+  t.same(receiver.spans().filter((span) => span.kind === 2).map((span) => span.name), [], 'no server span for the upgrade')
+})
+
 t.test('off: no span, no trace context of the gateway\'s own; the client\'s passes as it came', async (t) => {
   const idp = await identityProvider(t)
   const upstream = await echoUpstream(t)
