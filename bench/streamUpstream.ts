@@ -4,6 +4,7 @@
 // tell how long it took to arrive. GET /__seen answers with the Authorization header it was sent.
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { answerSeenAuthorization } from './seenAuthorization.js'
 
 const CHUNKS = Number(process.env.CHUNKS ?? 200)
 const MIN_GAP_MS = 20
@@ -11,11 +12,7 @@ const MAX_GAP_MS = 50
 const WORDS = ['Sure', ' here', ' is', ' the', ' answer', ' you', ' asked', ' for', ':', ' tokens', ' flow', ' one', ' by', ' one']
 
 const server = createServer((req, res) => {
-  if (req.url === '/__seen') {
-    const seen = Buffer.from(JSON.stringify({ authorization: req.headers.authorization ?? null }))
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(seen.length) }).end(seen)
-    return
-  }
+  if (answerSeenAuthorization(req, res)) return
   req.resume()
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
   let sent = 0

@@ -3,6 +3,7 @@
 // generator. GET /__seen answers with the Authorization header it was sent (a sanity check).
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { answerSeenAuthorization } from './seenAuthorization.js'
 
 export const UPSTREAM_BODY_BYTES = 1024
 
@@ -17,11 +18,7 @@ const body = makeBody()
 const headers = { 'content-type': 'application/json', 'content-length': String(body.length) }
 
 const server = createServer((req, res) => {
-  if (req.url === '/__seen') {
-    const seen = Buffer.from(JSON.stringify({ authorization: req.headers.authorization ?? null }))
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(seen.length) }).end(seen)
-    return
-  }
+  if (answerSeenAuthorization(req, res)) return
   // Request bodies are drained so a POST cannot stall the connection.
   req.resume()
   res.writeHead(200, headers).end(body)

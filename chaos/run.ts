@@ -62,6 +62,17 @@ async function startRedis (): Promise<void> {
   }
   throw new Error('redis-server did not start')
 }
+// Killed, not stopped: nothing is flushed at exit; what was acknowledged must be in the AOF
+// already. (The operating system's cache survives the kill: a machine crash cannot be played.)
+async function killRedisForAWhile (): Promise<void> {
+  const child = redisChild!
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+  await sleep(REDIS_DOWN_MS)
+  await startRedis()
+}
+
 async function stopRedis (): Promise<void> {
   const child = redisChild!
   const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -292,14 +303,7 @@ async function inject (kind: FaultKind): Promise<FaultWindow | null> {
       window.end = Date.now()
       return window
     case 'redis-kill': {
-      // Killed, not stopped: nothing is flushed at exit; what was acknowledged must be in the AOF
-      // already. (The operating system's cache survives the kill: a machine crash cannot be played.)
-      const child = redisChild!
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGKILL')
-      await exited
-      await sleep(REDIS_DOWN_MS)
-      await startRedis()
+      await killRedisForAWhile()
       window.end = Date.now()
       return window
     }
@@ -308,12 +312,7 @@ async function inject (kind: FaultKind): Promise<FaultWindow | null> {
       // fsynced, survives for what is left of its lease): the new tokens cannot be saved at once.
       const name = await nextCall(IN_CALL_HOLD_MS)
       if (name === null) return null
-      const child = redisChild!
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGKILL')
-      await exited
-      await sleep(REDIS_DOWN_MS)
-      await startRedis()
+      await killRedisForAWhile()
       window.end = Date.now()
       return window
     }

@@ -1,0 +1,11 @@
+// GET /__seen on a bench upstream answers with the Authorization header it was sent, so the bench
+// can check, before measuring, that a target sends the bearer it should.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+/** Answers /__seen and returns true; false for any other request. */
+export function answerSeenAuthorization (req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.url !== '/__seen') return false
+  const seen = Buffer.from(JSON.stringify({ authorization: req.headers.authorization ?? null }))
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(seen.length) }).end(seen)
+  return true
+}
