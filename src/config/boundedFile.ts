@@ -23,6 +23,22 @@ export function readBoundedFile (path: string, maxBytes: number): { text: string
   return result
 }
 
+/**
+ * A file's trimmed text through `parse` (a key, a certificate, a JWT), or why it cannot be used:
+ * unreadable, empty, or what `parse` threw, after the path. Never quotes the content.
+ */
+export function readParsedFile<T> (path: string, maxBytes: number, parse: (text: string) => T): { value: T } | { problem: string } {
+  const read = readBoundedFile(path, maxBytes)
+  if ('problem' in read) return read
+  const text = read.text.trim()
+  if (text === '') return { problem: `${path} is empty` }
+  try {
+    return { value: parse(text) }
+  } catch (err) {
+    return { problem: `${path} ${(err as Error).message}` }
+  }
+}
+
 function readOpenFile (fd: number, path: string, maxBytes: number): { text: string } | { problem: string } {
   if (!fstatSync(fd).isFile()) return { problem: `cannot be read: ${path} is not a regular file` }
   const chunks: Buffer[] = []

@@ -4,7 +4,7 @@
 import { resolve } from 'node:path'
 import { checkJwt, parseSigningKey, type ClientAuthMethod, type SigningAlg } from '../grants/clientAuth.js'
 import type { ClientCertificateFiles } from '../utils/clientCertificate.js'
-import { readBoundedFile } from './boundedFile.js'
+import { readParsedFile } from './boundedFile.js'
 import { CERTIFICATE_NEEDS_TLS, checkClientCertificate } from './clientCertificateConfig.js'
 
 /** The most read from a key or assertion file. */
@@ -120,19 +120,9 @@ function requiredFile (given: string | undefined, key: 'privateKeyFile' | 'clien
     return null
   }
   const path = resolve(context.directory, given)
-  const read = readBoundedFile(path, AUTH_FILE_MAX_BYTES)
-  let problem: string | null = 'problem' in read ? read.problem : null
-  if (problem === null) {
-    const text = (read as { text: string }).text.trim()
-    try {
-      if (text === '') throw new Error('is empty')
-      parse(text)
-    } catch (err) {
-      problem = `${path} ${(err as Error).message}`
-    }
-  }
-  if (problem !== null) {
-    context.report(key, problem)
+  const read = readParsedFile(path, AUTH_FILE_MAX_BYTES, parse)
+  if ('problem' in read) {
+    context.report(key, read.problem)
     return null
   }
   return path

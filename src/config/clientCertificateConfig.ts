@@ -3,7 +3,7 @@
 // so that a wrong one stops the start (or a reload) instead of failing later.
 import { resolve } from 'node:path'
 import { pairProblem, parseCertificatePem, parsePrivateKeyPem } from '../utils/clientCertificate.js'
-import { readBoundedFile } from './boundedFile.js'
+import { readParsedFile } from './boundedFile.js'
 
 /** Why a client certificate needs an https:// URL. */
 export const CERTIFICATE_NEEDS_TLS = 'the client certificate is presented in the TLS handshake'
@@ -36,17 +36,10 @@ export function checkClientCertificate (input: ClientCertificateInput, report: (
 }
 
 function readPem<T> (path: string, parse: (text: string) => T, report: (message: string) => void): T | null {
-  const read = readBoundedFile(path, CERTIFICATE_FILE_MAX_BYTES)
+  const read = readParsedFile(path, CERTIFICATE_FILE_MAX_BYTES, parse)
   if ('problem' in read) {
     report(read.problem)
     return null
   }
-  const text = read.text.trim()
-  try {
-    if (text === '') throw new Error('is empty')
-    return parse(text)
-  } catch (err) {
-    report(`${path} ${(err as Error).message}`)
-    return null
-  }
+  return read.value
 }

@@ -3,7 +3,7 @@
 // OAuth client, secrets given inline, through `${VAR}` or read from a `*File` twin.
 import { resolve } from 'node:path'
 import { MAX_TIMER_MS } from './schema.js'
-import { readBoundedFile } from './boundedFile.js'
+import { readParsedFile } from './boundedFile.js'
 import {
   addProblem, checkKeys, choiceField, interpolatedString, isGiven, isMapping, numberField, placeOf, stringField, urlField,
   type FileContext, type Mapping
@@ -216,16 +216,11 @@ function secretField (raw: Mapping, field: SecretField, place: string, context: 
   const path = stringField(raw, twin, place, context)
   if (typeof path !== 'string') return path
   const absolute = resolve(context.directory, path)
-  const read = readBoundedFile(absolute, SECRET_FILE_MAX_BYTES)
+  const read = readParsedFile(absolute, SECRET_FILE_MAX_BYTES, (text) => text)
   if ('problem' in read) {
     addProblem(context, placeOf(place, twin), read.problem)
     return null
   }
-  const value = read.text.trim()
-  if (value === '') {
-    addProblem(context, placeOf(place, twin), `${absolute} is empty`)
-    return null
-  }
   files[field] = absolute
-  return value
+  return read.value
 }

@@ -3,7 +3,7 @@
 // subjectTokenFile / subjectTokenType. The file is read once here, so a wrong one stops the start.
 import { resolve } from 'node:path'
 import { JWT_TOKEN_TYPE, subjectTokenParser } from '../grants/tokenExchangeGrant.js'
-import { readBoundedFile } from './boundedFile.js'
+import { readParsedFile } from './boundedFile.js'
 
 /** The most read from a subject token file (a projected service-account token is about 1 KiB). */
 const SUBJECT_TOKEN_FILE_MAX_BYTES = 64 * 1024
@@ -62,14 +62,13 @@ export function resolveSubjectToken (input: SubjectTokenInput, context: SubjectT
 }
 
 function subjectFileProblem (path: string, type: string, typeName: string): string | null {
-  const read = readBoundedFile(path, SUBJECT_TOKEN_FILE_MAX_BYTES)
-  if ('problem' in read) return read.problem
-  const text = read.text.trim()
-  if (text === '') return `${path} is empty`
-  try {
-    subjectTokenParser(type)(text)
-  } catch (err) {
-    return `${path} ${(err as Error).message}, as ${typeName} ${JWT_TOKEN_TYPE} requires`
-  }
-  return null
+  const parse = subjectTokenParser(type)
+  const read = readParsedFile(path, SUBJECT_TOKEN_FILE_MAX_BYTES, (text) => {
+    try {
+      return parse(text)
+    } catch (err) {
+      throw new Error(`${(err as Error).message}, as ${typeName} ${JWT_TOKEN_TYPE} requires`)
+    }
+  })
+  return 'problem' in read ? read.problem : null
 }
