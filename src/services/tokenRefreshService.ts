@@ -219,9 +219,7 @@ export class TokenRefreshService implements SharedTokenHolder {
    * on the same refresh, or gets a TokenUnavailableError when there is no way to get one.
    */
   async getValidAccessToken (): Promise<string> {
-    const current = this.current
-    if (current !== null && this.timeFor(current) < current.refreshAtMs) return current.accessToken
-    return this.slowPath(current)
+    return this.validAccessTokenNow() ?? this.slowPath(this.current)
   }
 
   private async slowPath (current: HeldToken | null): Promise<string> {
@@ -609,9 +607,12 @@ export class TokenRefreshService implements SharedTokenHolder {
       this.log.info('Token expiry unknown (opaque token); refreshed when the upstream answers 401')
       return
     }
-    if (current !== null && current.refreshAtMs > this.timeFor(current) + this.checkIntervalMs) {
-      this.log.info(`Token still valid. Expires in ${formatMinutes(current.expiresAtMs! - this.timeFor(current))} minutes`)
-      return
+    if (current !== null) {
+      const tokenNowMs = this.timeFor(current)
+      if (current.refreshAtMs > tokenNowMs + this.checkIntervalMs) {
+        this.log.info(`Token still valid. Expires in ${formatMinutes(current.expiresAtMs! - tokenNowMs)} minutes`)
+        return
+      }
     }
     await this.refreshAccessToken('periodic').catch(() => {})
   }
