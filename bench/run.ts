@@ -1,6 +1,7 @@
 // `npm run bench`: the upstream directly, a bare @fastify/http-proxy, tokengate and nginx (when
 // installed) under the same autocannon load, interleaved round by round (A B C D, B C D A, …) so
-// drift on a noisy machine hits all alike; then the refresh storm and the hot-path micro-benchmark.
+// drift on a noisy machine hits all alike; then the refresh storm, its isolation from another
+// credential's routes and the hot-path micro-benchmark.
 // Prints medians and ratios, with the CPU time each server spent per request (robust to a busy
 // machine); --json FILE writes everything measured; --compare runs another build as an A/B.
 import { rmSync, writeFileSync } from 'node:fs'
@@ -15,6 +16,7 @@ import { runLoad, type LoadResult } from './load.js'
 import { findNginx, startNginx } from './nginx.js'
 import { DIST, GATEWAY_ENTRY, GATEWAY_NODE_ARGS, RssSampler, mustStart, startNodeServer, treeCpuSeconds, workDir, type ServerProcess } from './processes.js'
 import { redisRefreshStorm, refreshStorm, type StormOutcome } from './storm.js'
+import { printIsolation, stormIsolation, type IsolationResult } from './stormIsolation.js'
 import { streamBench } from './streams.js'
 
 // `--json` alone writes to the default file (ignored by git).
@@ -36,6 +38,9 @@ const { values: args } = parseArgs({
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     'no-nginx': { type: 'boolean', default: false },
     'no-storm': { type: 'boolean', default: false },
+    'isolation-only': { type: 'boolean', default: false },
+    'isolation-burst': { type: 'string', default: '500' },
+    'isolation-rounds': { type: 'string', default: '2' },
     routes: { type: 'string', default: '100' },
     instructions: { type: 'boolean', default: false },
     streams: { type: 'boolean', default: false },
@@ -60,7 +65,11 @@ if (args.help) {
   --idp-delay MS      how long the identity provider takes to answer during the storm (100)
   --redis-url URL     Redis for the three-process storm (REDIS_URL or redis://127.0.0.1:6379)
   --no-nginx          leave nginx out even when installed
-  --no-storm          leave the refresh storm out
+  --no-storm          leave the refresh storm and the storm isolation out
+  --isolation-only    only the storm isolation: /b's latency under steady load while bursts on /a
+                      meet an expired token (storm) or a valid one (control), alternating (~50 s)
+  --isolation-burst N concurrent requests of one burst on /a (500)
+  --isolation-rounds N control + storm pairs of 10 s phases (2)
   --routes N          also run tokengate configured by a file of N routes, each with its own
                       credential, loaded on one route in the middle (100; 0 leaves it out)
   --instructions      also count instructions per request under valgrind's callgrind for the bare
@@ -102,6 +111,9 @@ interface Target {
 
 const say = (line = ''): void => { process.stdout.write(`${line}\n`) }
 
+// /b's p99 while a storm runs on a, over its p99 without one (issue 15).
+const ISOLATION_P99_RATIO_TARGET = 1.1
+
 /** A TOKENGATE_CONFIG file of `count` routes `/r<i>`, each with a credential of its own, all to the bench upstream. */
 function manyRoutesConfig (count: number, upstreamUrl: string, idp: IdentityProvider): { file: string, loadedPrefix: string, loadedToken: string } {
   const tokens = Array.from({ length: count }, () => idp.mint(24 * 3600))
@@ -131,6 +143,48 @@ async function streamsOnly (): Promise<void> {
   } finally {
     await idp.close()
   }
+}
+
+async function isolationOnly (): Promise<void> {
+  const started = Date.now()
+  const loadAtStart = loadavg()[0]
+  say(`tokengate storm isolation ${new Date(started).toISOString()}, LOG_LEVEL=${logLevel}, Node ${process.version}, load average ${loadAtStart.toFixed(1)} at start`)
+  const upstream = await mustStart(await startNodeServer('upstream', `${DIST}/bench/upstream.js`, {}))
+  try {
+    const isolation = await runIsolation(upstream.url)
+    printIsolation(isolation, say)
+    say('\ntargets')
+    const [what, met, value] = isolationCheck(isolation)
+    say(`  ${met === true ? 'met ' : 'MISS'}  ${what}: ${value}`)
+    const loadAtEnd = loadavg()[0]
+    say(`load average ${loadAtEnd.toFixed(1)} at the end`)
+    if (args.json !== undefined) {
+      const report = { date: new Date(started).toISOString(), node: process.version, machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`, loadAverage: { start: loadAtStart, end: loadAtEnd }, logLevel, isolation }
+      writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`)
+      say(`\nwrote ${args.json}`)
+    }
+  } finally {
+    await upstream.stop()
+    rmSync(dirname(upstream.logFile), { recursive: true, force: true })
+  }
+}
+
+async function runIsolation (upstreamUrl: string): Promise<IsolationResult> {
+  return stormIsolation({
+    burst: Math.round(positive('isolation-burst', args['isolation-burst'])),
+    rounds: Math.round(positive('isolation-rounds', args['isolation-rounds'])),
+    idpDelayMs: Number(args['idp-delay']),
+    upstreamUrl,
+    logLevel,
+    say
+  })
+}
+
+function isolationCheck (isolation: IsolationResult | null): [string, boolean | null, string] {
+  const what = `/b p99 during a storm on a ≤ ${ISOLATION_P99_RATIO_TARGET}× without it`
+  if (isolation === null) return [what, null, 'not run']
+  return [what, isolation.bP99Ratio <= ISOLATION_P99_RATIO_TARGET,
+    `${fmt(isolation.bP99Ratio, 3)}× (control phases' own spread ${fmt(isolation.controlP99Spread, 3)}×; ${fmt(isolation.medians.storm.aRefreshesPerBurst, 2)} refreshes of a per storm burst)`]
 }
 
 async function runStreams (idp: IdentityProvider): Promise<void> {
@@ -263,11 +317,13 @@ async function main (): Promise<void> {
 
     let storm: StormOutcome | null = null
     let redisStorm: StormOutcome | null = null
+    let isolation: IsolationResult | null = null
     if (!args['no-storm']) {
       const stormOptions = { requests: Math.round(positive('storm-requests', args['storm-requests'])), idpDelayMs: Number(args['idp-delay']), upstreamUrl: upstream.url, logLevel }
       say(`refresh storm: ${stormOptions.requests} concurrent requests on an expired token, identity provider answering in ${stormOptions.idpDelayMs} ms`)
       storm = await refreshStorm(stormOptions)
       redisStorm = await redisRefreshStorm(stormOptions, args['redis-url'])
+      isolation = await runIsolation(upstream.url)
     }
     await upstream.stop()
 
@@ -275,7 +331,7 @@ async function main (): Promise<void> {
     const hotPath = await measureHotPath()
 
     const summary = summarise(targets.map((target) => target.name), runs, sampler.peakBytes)
-    printReport(summary, storm, redisStorm, hotPath)
+    printReport(summary, storm, redisStorm, isolation, hotPath)
     if (instructions !== null) printInstructions(instructions)
     if (args.streams) {
       say()
@@ -294,6 +350,7 @@ async function main (): Promise<void> {
         ...summary,
         storm,
         redisStorm,
+        isolation,
         hotPath,
         instructions
       }
@@ -366,7 +423,7 @@ function fmt (n: number, digits: number): string {
   return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 }
 
-function printReport (summary: Summary, storm: StormOutcome | null, redisStorm: StormOutcome | null, hotPath: HotPathResult): void {
+function printReport (summary: Summary, storm: StormOutcome | null, redisStorm: StormOutcome | null, isolation: IsolationResult | null, hotPath: HotPathResult): void {
   const { medians, ratios } = summary
   const bare = medians['bare-proxy']
   const direct = medians.direct
@@ -387,6 +444,7 @@ function printReport (summary: Summary, storm: StormOutcome | null, redisStorm: 
   say('')
   stormLine('refresh storm, 1 process', storm)
   stormLine('refresh storm, 3 processes + Redis', redisStorm)
+  if (isolation !== null) printIsolation(isolation, say)
   say(`hot path: ${fmt(hotPath.opsPerSecond / 1e6, 1)} M ops/s (${fmt(hotPath.nsPerOp, 0)} ns per getValidAccessToken())`)
 
   const gate = medians.tokengate
@@ -397,6 +455,7 @@ function printReport (summary: Summary, storm: StormOutcome | null, redisStorm: 
       storm === null || 'skipped' in storm ? 'not run' : `${storm.identityProviderCalls} call(s), ${storm.failed} failed`],
     ['one identity-provider call per storm, 3 processes', redisStorm === null || 'skipped' in redisStorm ? null : redisStorm.identityProviderCalls === 1 && redisStorm.failed === 0,
       redisStorm === null || 'skipped' in redisStorm ? 'not run' : `${redisStorm.identityProviderCalls} call(s), ${redisStorm.failed} failed`],
+    isolationCheck(isolation),
     ['hot path ≥ 5 M ops/s', hotPath.opsPerSecond >= 5e6, `${fmt(hotPath.opsPerSecond / 1e6, 1)} M`],
     ['tokengate peak RSS ≤ 120 MB', gate.peakRssMb <= 120, `${fmt(gate.peakRssMb, 1)} MB`],
     ['tokengate ≥ 0.5× nginx req/s (stretch)', ratios['tokengate/nginx req/s'] === undefined ? null : ratios['tokengate/nginx req/s'] >= 0.5,
@@ -407,4 +466,4 @@ function printReport (summary: Summary, storm: StormOutcome | null, redisStorm: 
   say(`\nbare proxy ${fmt(bare.requestsPerSecond / direct.requestsPerSecond, 2)}× direct; tokengate ${fmt(gate.requestsPerSecond / direct.requestsPerSecond, 2)}× direct`)
 }
 
-await (args['streams-only'] ? streamsOnly() : main())
+await (args['streams-only'] ? streamsOnly() : args['isolation-only'] ? isolationOnly() : main())
