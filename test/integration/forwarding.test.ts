@@ -337,14 +337,16 @@ t.test('a client whose streaming body stalls gets 408; its request upstream is b
   t.notMatch(gw.logText(), /Upstream unreachable|Upstream did not answer/, 'the upstream is not blamed')
 })
 
-t.test('a client that leaves while the upstream connection is still being made: the request is never sent', async (t) => {
+/**
+ * An HTTPS upstream behind a relay that takes the gateway's connection but lets its TLS handshake
+ * through only when `release` is called: until then the connection is still being made.
+ */
+async function heldHttpsUpstream (t: Test): Promise<{ url: string, caFile: string, held: Array<() => void>, release: () => void, requests: () => number }> {
   const cert = await makeCertificate(mkdtempSync(join(tmpdir(), 'tokengate-forward-')))
   const upstream = await startHttpsServer(t, cert, (_req, res) => { res.end('sent') })
   const upstreamPort = Number(new URL(upstream.url).port)
   let requests = 0
   upstream.server.on('request', () => { requests++ })
-  // In front of the upstream: takes the gateway's connection but lets its TLS handshake through
-  // only when told, so the connection is still being made when the client leaves.
   const held: Array<() => void> = []
   let holding = true
   const relay = createNetServer((inbound) => {
@@ -361,13 +363,21 @@ t.test('a client that leaves while the upstream connection is still being made: 
   })
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { relay.close() })
-  const relayPort = (relay.address() as AddressInfo).port
-  const gw = await startGateway(t, { UPSTREAM_URL: `https://127.0.0.1:${relayPort}`, AUTH_TOKEN: TOKEN, UPSTREAM_CA_FILE: cert.certFile })
+  const release = (): void => {
+    holding = false
+    for (const pass of held.splice(0)) pass()
+  }
+  return { url: `https://127.0.0.1:${(relay.address() as AddressInfo).port}`, caFile: cert.certFile, held, release, requests: () => requests }
+}
+
+t.test('a client that leaves while the upstream connection is still being made: the request is never sent', async (t) => {
+  const upstream = await heldHttpsUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN, UPSTREAM_CA_FILE: upstream.caFile })
   const port = Number(new URL(gw.url).port)
 
   const client = connect(port, '127.0.0.1')
   client.write('GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n')
-  await waitFor(() => held.length === 1, 5000, 'the gateway to connect upstream')
+  await waitFor(() => upstream.held.length === 1, 5000, 'the gateway to connect upstream')
   client.destroy()
   const inUse = async (): Promise<string> => {
     const res = await request(`${gw.url}/metrics`)
@@ -376,9 +386,52 @@ t.test('a client that leaves while the upstream connection is still being made: 
   // The slot is given back when the gateway has seen the client leave.
   for (let i = 0; i < 100 && await inUse() !== '0'; i++) await new Promise((resolve) => setTimeout(resolve, 50))
   t.equal(await inUse(), '0', 'the gateway saw the client leave')
-  holding = false
-  held[0]()
+  upstream.release()
   const after = await request(`${gw.url}/after`)
   t.equal(await after.body.text(), 'sent', 'the next request goes through the same way')
-  t.equal(requests, 1, 'only the next request reached the upstream')
+  t.equal(upstream.requests(), 1, 'only the next request reached the upstream')
+})
+
+t.test('the route\'s timeout counts while the upstream connection is still being made: 504, and the request is never sent', async (t) => {
+  const upstream = await heldHttpsUpstream(t)
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN, UPSTREAM_CA_FILE: upstream.caFile, UPSTREAM_TIMEOUT: '400' })
+  const started = performance.now()
+  const res = await request(`${gw.url}/v1/models`)
+  const waitedMs = performance.now() - started
+  t.equal(res.statusCode, 504)
+  t.same(await res.body.json(), { error: 'upstream_timeout', message: 'the upstream did not send its response headers in time' })
+  t.ok(waitedMs >= 380, `answered after the timeout, not before (${Math.round(waitedMs)} ms)`)
+  t.ok(waitedMs < 5000, `answered at the route's timeout, not at the connection's own of 10 s (${Math.round(waitedMs)} ms)`)
+  t.equal(upstream.held.length, 1, 'the connection was still being made')
+  upstream.release()
+  const after = await request(`${gw.url}/after`)
+  t.equal(await after.body.text(), 'sent', 'the next request goes through once the connection is made')
+  t.equal(upstream.requests(), 1, 'the request that timed out was never sent')
+  t.match(gw.logText(), /Upstream did not answer in time/)
+})
+
+t.test('the route\'s timeout counts from the end of the client\'s body: a slow upload is not held against the upstream', async (t) => {
+  // Answers a fixed time after the body has ended.
+  const answerAfterMs = 350
+  const upstream = await upstreamWith(t, (req, res) => {
+    req.resume()
+    req.on('end', () => { setTimeout(() => res.end('stored'), answerAfterMs) })
+  })
+  const gw = await startGateway(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: TOKEN, UPSTREAM_TIMEOUT: '500' })
+  const port = Number(new URL(gw.url).port)
+  // Over the 1 MiB kept for a replay, so the body streams upstream as it comes: four pieces
+  // 150 ms apart, then the answer 350 ms later, 800 ms in all against a timeout of 500.
+  const piece = Buffer.alloc(512 * 1024, 'a')
+  const socket = connect(port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  let received = ''
+  socket.on('data', (chunk: Buffer) => { received += chunk.toString('latin1') })
+  socket.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${4 * piece.length}\r\n\r\n`)
+  for (let i = 0; i < 4; i++) {
+    socket.write(piece)
+    await new Promise((resolve) => setTimeout(resolve, 150))
+  }
+  await waitFor(() => received.includes('\r\n\r\n'), 5000, 'the answer')
+  t.match(received, /^HTTP\/1\.1 200/, 'the upstream answered within the timeout of the body\'s end')
+  await waitFor(() => received.endsWith('stored'), 5000, 'the body of the answer')
 })

@@ -1,0 +1,134 @@
+// `npm run bench -- --streams`: chat traffic as it is, long server-sent-events streams of small
+// chunks. N streams at once (each its own connection) through each target in turn: the stream
+// upstream directly, the bare @fastify/http-proxy, tokengate, nginx with `proxy_buffering off`.
+// Per target: CPU time per relayed chunk, how long a chunk took from the upstream's write to the
+// client (timestamps inside the chunks; "added" is over the direct target's at the same N), time
+// to first byte, resident memory per open stream, and whether every stream arrived whole.
+import { Agent, get } from 'node:http';
+import { startNginx } from './nginx.js';
+import { DIST, GATEWAY_ENTRY, GATEWAY_NODE_ARGS, mustStart, sleep, startNodeServer, treeCpuSeconds, treeRssBytes } from './processes.js';
+const WARMUP_STREAMS = 20;
+const now = () => performance.timeOrigin + performance.now();
+/** One stream: its time to first byte, each chunk's delay, and whether it came whole and in order. */
+function readStream(url, agent, chunks) {
+    return new Promise((resolve) => {
+        const started = performance.now();
+        let ttfbMs = -1;
+        const delays = [];
+        let pending = '';
+        let expected = 0;
+        let done = false;
+        const finish = (whole) => { resolve({ ttfbMs, delays, whole: whole && done && expected === chunks }); };
+        get(url, { agent }, (res) => {
+            res.setEncoding('utf8');
+            res.on('data', (text) => {
+                const at = now();
+                if (ttfbMs < 0)
+                    ttfbMs = performance.now() - started;
+                pending += text;
+                let end;
+                while ((end = pending.indexOf('\n\n')) >= 0) {
+                    const event = pending.slice(6, end);
+                    pending = pending.slice(end + 2);
+                    if (event === '[DONE]') {
+                        done = true;
+                        continue;
+                    }
+                    const chunk = JSON.parse(event);
+                    if (chunk.i !== expected)
+                        return finish(false);
+                    expected++;
+                    delays.push(at - chunk.t);
+                }
+            });
+            res.on('end', () => finish(res.statusCode === 200));
+            res.on('error', () => finish(false));
+        }).on('error', () => finish(false));
+    });
+}
+function percentile(sorted, p) {
+    return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+export async function measure(name, server, streams, chunks) {
+    const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+    const rssBefore = treeRssBytes(server.pid);
+    const cpuBefore = treeCpuSeconds(server.pid);
+    let peakRss = rssBefore;
+    const sampler = setInterval(() => { peakRss = Math.max(peakRss, treeRssBytes(server.pid)); }, 100);
+    const outcomes = await Promise.all(Array.from({ length: streams }, () => readStream(`${server.url}/v1/chat/completions`, agent, chunks)));
+    clearInterval(sampler);
+    const cpuSeconds = treeCpuSeconds(server.pid) - cpuBefore;
+    agent.destroy();
+    const delays = outcomes.flatMap((o) => o.delays).sort((a, b) => a - b);
+    const ttfbs = outcomes.map((o) => o.ttfbMs).filter((ms) => ms >= 0).sort((a, b) => a - b);
+    return {
+        target: name,
+        streams,
+        complete: outcomes.filter((o) => o.whole).length,
+        chunks: delays.length,
+        cpuMicrosPerChunk: cpuSeconds * 1e6 / Math.max(1, delays.length),
+        latencyP50Ms: percentile(delays, 0.5),
+        latencyP99Ms: percentile(delays, 0.99),
+        ttfbP50Ms: percentile(ttfbs, 0.5),
+        ttfbP99Ms: percentile(ttfbs, 0.99),
+        rssKbPerStream: (peakRss - rssBefore) / 1024 / streams
+    };
+}
+export async function streamBench(options) {
+    const { say } = options;
+    const servers = [];
+    const runs = [];
+    try {
+        const upstream = await mustStart(await startNodeServer('stream-upstream', `${DIST}/bench/streamUpstream.js`, { CHUNKS: String(options.chunks) }));
+        servers.push(upstream);
+        const targets = [{ name: 'direct', server: upstream }];
+        const bare = await mustStart(await startNodeServer('bare-proxy', `${DIST}/bench/bareProxy.js`, { UPSTREAM_URL: upstream.url, LOG_LEVEL: options.logLevel }));
+        servers.push(bare);
+        targets.push({ name: 'bare-proxy', server: bare });
+        const gateway = await mustStart(await startNodeServer('tokengate', GATEWAY_ENTRY, options.gatewayEnv(upstream.url), GATEWAY_NODE_ARGS));
+        servers.push(gateway);
+        targets.push({ name: 'tokengate', server: gateway });
+        if (options.nginxBinary !== null) {
+            const nginx = await startNginx({ binary: options.nginxBinary, upstreamUrl: upstream.url, token: options.token, accessLog: false, buffering: false, workerConnections: 2 * Math.max(...options.streams) + 100 });
+            servers.push(nginx);
+            targets.push({ name: 'nginx', server: nginx });
+        }
+        say(`streams: ${options.chunks} chunks of ~100 bytes every 20–50 ms per stream; ${options.streams.join(', ')} streams at once through each target in turn`);
+        // Unrecorded: connections made and code compiled before anything is measured.
+        for (const target of targets)
+            await measure(target.name, target.server, WARMUP_STREAMS, options.chunks);
+        for (const streams of options.streams) {
+            for (const target of targets) {
+                await sleep(500);
+                const run = await measure(target.name, target.server, streams, options.chunks);
+                runs.push(run);
+                say(`  ${String(streams).padStart(5)} streams  ${target.name.padEnd(10)} complete ${run.complete}/${streams}  p50 ${run.latencyP50Ms.toFixed(2)} ms  p99 ${run.latencyP99Ms.toFixed(2)} ms  ${run.cpuMicrosPerChunk.toFixed(1)} µs CPU/chunk  TTFB p50 ${run.ttfbP50Ms.toFixed(1)} ms  ${run.rssKbPerStream.toFixed(1)} KB/stream`);
+            }
+        }
+    }
+    finally {
+        await Promise.all(servers.map((server) => server.stop()));
+    }
+    printStreamTable(runs, say);
+    return runs;
+}
+function printStreamTable(runs, say) {
+    say('\nstreams (chunk latency from the upstream\'s write to the client; added = over direct at the same N)');
+    say('| streams | target | complete | CPU µs/chunk | chunk p50 ms | chunk p99 ms | added p50 ms | added p99 ms | TTFB p50 ms | TTFB p99 ms | RSS KB/stream |');
+    say('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const run of runs) {
+        const direct = runs.find((r) => r.streams === run.streams && r.target === 'direct');
+        const added = (field) => direct === undefined || run.target === 'direct' ? '—' : (run[field] - direct[field]).toFixed(2);
+        say(`| ${run.streams} | ${run.target} | ${run.complete}/${run.streams} | ${run.cpuMicrosPerChunk.toFixed(1)} | ${run.latencyP50Ms.toFixed(2)} | ${run.latencyP99Ms.toFixed(2)} | ${added('latencyP50Ms')} | ${added('latencyP99Ms')} | ${run.ttfbP50Ms.toFixed(1)} | ${run.ttfbP99Ms.toFixed(1)} | ${run.rssKbPerStream.toFixed(1)} |`);
+    }
+    const byStreams = new Map();
+    for (const run of runs)
+        byStreams.set(run.streams, [...(byStreams.get(run.streams) ?? []), run]);
+    for (const [streams, group] of byStreams) {
+        const bare = group.find((r) => r.target === 'bare-proxy');
+        const gateway = group.find((r) => r.target === 'tokengate');
+        if (bare !== undefined && gateway !== undefined) {
+            say(`  ${streams} streams: tokengate/bare-proxy CPU per chunk ${(gateway.cpuMicrosPerChunk / bare.cpuMicrosPerChunk).toFixed(3)}`);
+        }
+    }
+}
