@@ -102,6 +102,13 @@ export default async function proxyRoutes (fastify: FastifyInstance): Promise<vo
     undici: agent,
     httpMethods: PROXIED_METHODS,
     disableRequestLogging: true,
+    // The plugin is given the path alone: the query goes upstream as the client sent it, taken
+    // from the request (forward.ts, websocket.ts), so the plugin need not parse and re-encode it
+    // for every request.
+    preRewrite: (url) => {
+      const query = url.indexOf('?')
+      return query === -1 ? url : url.slice(0, query)
+    },
     // Called with the request's path, already checked (no '..' segments); the route's prefix is
     // replaced by its upstream's path.
     handler: (request, reply, dest) => {
