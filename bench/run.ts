@@ -180,6 +180,17 @@ async function runIsolation (upstreamUrl: string): Promise<IsolationResult> {
   })
 }
 
+// "Within noise" of one route: round-to-round CPU per request moves 5–10% on this kind of machine
+// (docs/benchmarks.md), and the per-round ratio cancels most of it; 5% is the bound.
+const MANY_ROUTES_CPU_BOUND = 1.05
+
+function manyRoutesCheck (ratios: Record<string, number>): [string, boolean | null, string] {
+  const name = Object.keys(ratios).find((key) => /^tokengate-\d+-routes\/tokengate CPU\/request$/.test(key))
+  const what = `N routes and credentials: CPU per request ≤ ${MANY_ROUTES_CPU_BOUND}× one route's`
+  if (name === undefined) return [what, null, 'not run (--routes 0)']
+  return [what.replace('N', name.split('-')[1]), ratios[name] <= MANY_ROUTES_CPU_BOUND, fmt(ratios[name], 3)]
+}
+
 function isolationCheck (isolation: IsolationResult | null): [string, boolean | null, string] {
   const what = `/b p99 during a storm on a ≤ ${ISOLATION_P99_RATIO_TARGET}× without it`
   if (isolation === null) return [what, null, 'not run']
@@ -449,17 +460,20 @@ function printReport (summary: Summary, storm: StormOutcome | null, redisStorm: 
 
   const gate = medians.tokengate
   const checks: Array<[string, boolean | null, string]> = [
-    ['tokengate ≥ 0.95× bare proxy req/s', ratios['tokengate/bare-proxy req/s'] >= 0.95, fmt(ratios['tokengate/bare-proxy req/s'], 3)],
-    ['tokengate p99 ≤ 1.15× bare proxy p99', ratios['tokengate/bare-proxy p99'] <= 1.15, fmt(ratios['tokengate/bare-proxy p99'], 3)],
+    // Issue 15's targets: the ratios are medians of the per-round ratios of one run.
+    ['tokengate ≥ 1.4× bare proxy req/s', ratios['tokengate/bare-proxy req/s'] >= 1.4, fmt(ratios['tokengate/bare-proxy req/s'], 3)],
+    ['tokengate ≥ 0.45× nginx req/s', ratios['tokengate/nginx req/s'] === undefined ? null : ratios['tokengate/nginx req/s'] >= 0.45,
+      ratios['tokengate/nginx req/s'] === undefined ? 'no nginx' : fmt(ratios['tokengate/nginx req/s'], 3)],
+    ['tokengate p99 ≤ 0.9× bare proxy p99', ratios['tokengate/bare-proxy p99'] <= 0.9, fmt(ratios['tokengate/bare-proxy p99'], 3)],
+    ['tokengate peak RSS ≤ bare proxy peak RSS', gate.peakRssMb <= bare.peakRssMb, `${fmt(gate.peakRssMb, 1)} MB against ${fmt(bare.peakRssMb, 1)} MB`],
+    manyRoutesCheck(ratios),
     ['one identity-provider call per storm', storm === null || 'skipped' in storm ? null : storm.identityProviderCalls === 1 && storm.failed === 0,
       storm === null || 'skipped' in storm ? 'not run' : `${storm.identityProviderCalls} call(s), ${storm.failed} failed`],
     ['one identity-provider call per storm, 3 processes', redisStorm === null || 'skipped' in redisStorm ? null : redisStorm.identityProviderCalls === 1 && redisStorm.failed === 0,
       redisStorm === null || 'skipped' in redisStorm ? 'not run' : `${redisStorm.identityProviderCalls} call(s), ${redisStorm.failed} failed`],
     isolationCheck(isolation),
     ['hot path ≥ 5 M ops/s', hotPath.opsPerSecond >= 5e6, `${fmt(hotPath.opsPerSecond / 1e6, 1)} M`],
-    ['tokengate peak RSS ≤ 120 MB', gate.peakRssMb <= 120, `${fmt(gate.peakRssMb, 1)} MB`],
-    ['tokengate ≥ 0.5× nginx req/s (stretch)', ratios['tokengate/nginx req/s'] === undefined ? null : ratios['tokengate/nginx req/s'] >= 0.5,
-      ratios['tokengate/nginx req/s'] === undefined ? 'no nginx' : fmt(ratios['tokengate/nginx req/s'], 3)]
+    ['tokengate peak RSS ≤ 120 MB (earlier target, absolute)', gate.peakRssMb <= 120, `${fmt(gate.peakRssMb, 1)} MB`]
   ]
   say('\ntargets')
   for (const [what, met, value] of checks) say(`  ${met === null ? 'n/a ' : met ? 'met ' : 'MISS'}  ${what}: ${value}`)

@@ -34,6 +34,10 @@ export interface StreamRun {
 interface StreamOutcome { ttfbMs: number, delays: number[], whole: boolean }
 
 const WARMUP_STREAMS = 20
+// Issue 15's stream targets.
+const STREAM_KB_TARGET = 20
+const ADDED_P99_TARGET_MS = 2
+const ADDED_P99_AT_STREAMS = 1000
 
 const now = (): number => performance.timeOrigin + performance.now()
 
@@ -151,11 +155,22 @@ function printStreamTable (runs: StreamRun[], say: (line?: string) => void): voi
   }
   const byStreams = new Map<number, StreamRun[]>()
   for (const run of runs) byStreams.set(run.streams, [...(byStreams.get(run.streams) ?? []), run])
+  say('\nstream targets (issue 15)')
   for (const [streams, group] of byStreams) {
     const bare = group.find((r) => r.target === 'bare-proxy')
     const gateway = group.find((r) => r.target === 'tokengate')
-    if (bare !== undefined && gateway !== undefined) {
-      say(`  ${streams} streams: tokengate/bare-proxy CPU per chunk ${(gateway.cpuMicrosPerChunk / bare.cpuMicrosPerChunk).toFixed(3)}`)
+    const direct = group.find((r) => r.target === 'direct')
+    if (gateway === undefined) continue
+    const line = (what: string, met: boolean | null, value: string): void => { say(`  ${met === null ? 'n/a ' : met ? 'met ' : 'MISS'}  ${streams} streams: ${what}: ${value}`) }
+    if (bare !== undefined) {
+      const ratio = gateway.cpuMicrosPerChunk / bare.cpuMicrosPerChunk
+      line('CPU per chunk ≤ the bare proxy\'s', ratio <= 1, `${ratio.toFixed(3)}×`)
+    }
+    line('every stream complete', gateway.complete === streams, `${gateway.complete}/${streams}`)
+    line(`RSS ≤ ${STREAM_KB_TARGET} KB per open stream`, gateway.rssKbPerStream <= STREAM_KB_TARGET, `${gateway.rssKbPerStream.toFixed(1)} KB`)
+    if (streams === ADDED_P99_AT_STREAMS && direct !== undefined) {
+      const added = gateway.latencyP99Ms - direct.latencyP99Ms
+      line(`added p99 per chunk ≤ ${ADDED_P99_TARGET_MS} ms`, added <= ADDED_P99_TARGET_MS, `${added.toFixed(2)} ms`)
     }
   }
 }
