@@ -29,9 +29,17 @@ export interface StreamRun {
   ttfbP50Ms: number
   ttfbP99Ms: number
   rssKbPerStream: number
+  /** Streams that were not whole, counted by why. */
+  failures: Record<string, number>
 }
 
-interface StreamOutcome { ttfbMs: number, delays: number[], whole: boolean }
+interface StreamOutcome {
+  ttfbMs: number
+  delays: number[]
+  whole: boolean
+  /** Why a stream that is not whole is not: its status, the error's code, or what was wrong with its chunks. */
+  failure: string | null
+}
 
 const WARMUP_STREAMS = 20
 // Issue 15's stream targets.
@@ -50,7 +58,10 @@ function readStream (url: string, agent: Agent, chunks: number): Promise<StreamO
     let pending = ''
     let expected = 0
     let done = false
-    const finish = (whole: boolean): void => { resolve({ ttfbMs, delays, whole: whole && done && expected === chunks }) }
+    const finish = (failure: string | null): void => {
+      const reason = failure ?? (!done || expected !== chunks ? `ended after ${expected} of ${chunks} chunks` : null)
+      resolve({ ttfbMs, delays, whole: reason === null, failure: reason })
+    }
     get(url, { agent }, (res) => {
       res.setEncoding('utf8')
       res.on('data', (text: string) => {
@@ -66,14 +77,14 @@ function readStream (url: string, agent: Agent, chunks: number): Promise<StreamO
             continue
           }
           const chunk = JSON.parse(event) as { i: number, t: number }
-          if (chunk.i !== expected) return finish(false)
+          if (chunk.i !== expected) return finish(`chunk ${chunk.i} where ${expected} was due`)
           expected++
           delays.push(at - chunk.t)
         }
       })
-      res.on('end', () => finish(res.statusCode === 200))
-      res.on('error', () => finish(false))
-    }).on('error', () => finish(false))
+      res.on('end', () => finish(res.statusCode === 200 ? null : `status ${res.statusCode}`))
+      res.on('error', (err: NodeJS.ErrnoException) => finish(`error ${err.code ?? err.message}`))
+    }).on('error', (err: NodeJS.ErrnoException) => finish(`error ${err.code ?? err.message}`))
   })
 }
 
@@ -103,8 +114,15 @@ async function measure (name: string, server: ServerProcess, streams: number, ch
     latencyP99Ms: percentile(delays, 0.99),
     ttfbP50Ms: percentile(ttfbs, 0.5),
     ttfbP99Ms: percentile(ttfbs, 0.99),
-    rssKbPerStream: (peakRss - rssBefore) / 1024 / streams
+    rssKbPerStream: (peakRss - rssBefore) / 1024 / streams,
+    failures: tally(outcomes.flatMap((o) => o.failure === null ? [] : [o.failure]))
   }
+}
+
+function tally (reasons: string[]): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const reason of reasons) counts[reason] = (counts[reason] ?? 0) + 1
+  return counts
 }
 
 export async function streamBench (options: StreamBenchOptions): Promise<StreamRun[]> {
@@ -135,6 +153,8 @@ export async function streamBench (options: StreamBenchOptions): Promise<StreamR
         const run = await measure(target.name, target.server, streams, options.chunks)
         runs.push(run)
         say(`  ${String(streams).padStart(5)} streams  ${target.name.padEnd(10)} complete ${run.complete}/${streams}  p50 ${run.latencyP50Ms.toFixed(2)} ms  p99 ${run.latencyP99Ms.toFixed(2)} ms  ${run.cpuMicrosPerChunk.toFixed(1)} µs CPU/chunk  TTFB p50 ${run.ttfbP50Ms.toFixed(1)} ms  ${run.rssKbPerStream.toFixed(1)} KB/stream`)
+        const failures = Object.entries(run.failures).map(([reason, count]) => `${count} × ${reason}`)
+        if (failures.length > 0) say(`        not whole: ${failures.join(', ')}`)
       }
     }
   } finally {

@@ -93,6 +93,8 @@ export interface GatewayConfig {
   clientKeepAliveTimeoutMs: number
   /** Requests served on one client connection before it is closed; 0: no limit. */
   clientMaxRequestsPerConnection: number
+  /** Connections the kernel holds for the gateway before it accepts them (capped by net.core.somaxconn). */
+  clientListenBacklog: number
   /** Bytes of request bodies held at once for a 401 replay, over all requests. */
   replayBufferTotalBytes: number
   /** Largest WebSocket message relayed, either way. */
@@ -183,6 +185,7 @@ export function resolveGateway (env: EnvConfig, variables: Variables): ResolvedG
     clientTimeoutMs: env.CLIENT_TIMEOUT,
     clientKeepAliveTimeoutMs: env.CLIENT_KEEP_ALIVE_TIMEOUT,
     clientMaxRequestsPerConnection: env.CLIENT_MAX_REQUESTS_PER_CONNECTION,
+    clientListenBacklog: env.CLIENT_LISTEN_BACKLOG,
     replayBufferTotalBytes: env.REPLAY_BUFFER_TOTAL,
     wsMaxMessageBytes: env.WS_MAX_MESSAGE,
     accessTokenMaxBytes: env.ACCESS_TOKEN_MAX_SIZE,

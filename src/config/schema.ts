@@ -56,6 +56,7 @@ export const configSchema = {
     CLIENT_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 60_000 },
     CLIENT_KEEP_ALIVE_TIMEOUT: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: 72_000 },
     CLIENT_MAX_REQUESTS_PER_CONNECTION: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 1000 },
+    CLIENT_LISTEN_BACKLOG: { type: 'integer', minimum: 1, maximum: 65_535, default: 4096 },
     REPLAY_BUFFER_TOTAL: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 64 * 1024 * 1024 },
     WS_MAX_MESSAGE: { type: 'integer', minimum: 1, maximum: 1024 * 1024 * 1024, default: 16 * 1024 * 1024 },
     ACCESS_TOKEN_MAX_SIZE: { type: 'integer', minimum: 16, maximum: 1024 * 1024, default: 8192 },
@@ -108,6 +109,7 @@ export interface EnvConfig {
   CLIENT_TIMEOUT: number
   CLIENT_KEEP_ALIVE_TIMEOUT: number
   CLIENT_MAX_REQUESTS_PER_CONNECTION: number
+  CLIENT_LISTEN_BACKLOG: number
   REPLAY_BUFFER_TOTAL: number
   WS_MAX_MESSAGE: number
   ACCESS_TOKEN_MAX_SIZE: number

@@ -56,6 +56,7 @@ t.test('defaults, converted to the units the app uses', async (t) => {
     clientTimeoutMs: 60_000,
     clientKeepAliveTimeoutMs: 72_000,
     clientMaxRequestsPerConnection: 1000,
+    clientListenBacklog: 4096,
     replayBufferTotalBytes: 64 * 1024 * 1024,
     wsMaxMessageBytes: 16 * 1024 * 1024,
     accessTokenMaxBytes: 8192,

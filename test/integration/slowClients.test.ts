@@ -4,7 +4,7 @@
 // CLIENT_TIMEOUT cuts the stalled ones. Then the client connection limits: a head that trickles,
 // an idle keep-alive connection, the requests one connection may carry.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startGatewayProcess } from '../helpers/process.js'
@@ -137,4 +137,40 @@ t.test('the client connection limits: a head that trickles, an idle keep-alive c
   await waitFor(() => idle.closed(), 3000, 'the idle connection closing')
   const idleMs = performance.now() - answeredAt
   t.ok(idleMs >= 600 && idleMs < 2000, `an idle keep-alive connection closes after CLIENT_KEEP_ALIVE_TIMEOUT (${idleMs.toFixed(0)} ms)`)
+})
+
+t.test('CLIENT_LISTEN_BACKLOG: connections beyond it wait in the kernel while the gateway cannot accept, and are served once it can', async (t) => {
+  const upstream = await slowUpstream(t)
+  const ATTEMPTS = 20
+  const madeWhileStopped: Record<string, number> = {}
+  for (const [label, env] of [['backlog 2', { CLIENT_LISTEN_BACKLOG: '2' }], ['default', {}]] as const) {
+    const gw = await startGatewayProcess(t, { UPSTREAM_URL: upstream.url, AUTH_TOKEN: 'opaque-backlog-token', ...env })
+    const port = Number(new URL(gw.url).port)
+    // Stopped, the gateway accepts nothing: what the kernel completes for it is its backlog.
+    gw.child.kill('SIGSTOP')
+    const sockets = Array.from({ length: ATTEMPTS }, () => connect(port, '127.0.0.1'))
+    t.teardown(() => { for (const socket of sockets) socket.destroy() })
+    let made = 0
+    for (const socket of sockets) {
+      socket.on('connect', () => { made++ })
+      socket.on('error', () => {})
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    madeWhileStopped[label] = made
+    gw.child.kill('SIGCONT')
+    // The held-back connection attempts are retried by the client's kernel (after 1 s, 3 s, …).
+    await waitFor(() => made === ATTEMPTS, 10_000, `all ${ATTEMPTS} connections to be made (${label})`)
+    const answers = await Promise.all(sockets.map((socket) => new Promise<string>((resolve) => {
+      let text = ''
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1')
+        if (text.includes('\r\n\r\n')) resolve(text.slice(0, 12))
+      })
+      socket.write('GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n')
+    })))
+    t.same(new Set(answers), new Set(['HTTP/1.1 200']), `every connection served once the gateway runs (${label})`)
+  }
+  // Linux holds backlog + 1 completed connections.
+  t.ok(madeWhileStopped['backlog 2'] >= 1 && madeWhileStopped['backlog 2'] <= 3, `with a backlog of 2, ${madeWhileStopped['backlog 2']} of ${ATTEMPTS} connections made while the gateway was stopped`)
+  t.equal(madeWhileStopped.default, ATTEMPTS, `with the default backlog (4096), all ${ATTEMPTS} were made`)
 })

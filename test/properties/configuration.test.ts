@@ -69,6 +69,7 @@ const USABLE: Record<string, (config: GatewayConfig) => boolean> = {
   CLIENT_TIMEOUT: (c) => Number.isInteger(c.clientTimeoutMs) && finiteIn(c.clientTimeoutMs, 1, MAX_TIMER_MS),
   CLIENT_KEEP_ALIVE_TIMEOUT: (c) => Number.isInteger(c.clientKeepAliveTimeoutMs) && finiteIn(c.clientKeepAliveTimeoutMs, 1, MAX_TIMER_MS),
   CLIENT_MAX_REQUESTS_PER_CONNECTION: (c) => Number.isInteger(c.clientMaxRequestsPerConnection) && finiteIn(c.clientMaxRequestsPerConnection, 0, 1e9),
+  CLIENT_LISTEN_BACKLOG: (c) => Number.isInteger(c.clientListenBacklog) && finiteIn(c.clientListenBacklog, 1, 65_535),
   REPLAY_BUFFER_TOTAL: (c) => Number.isSafeInteger(c.replayBufferTotalBytes) && c.replayBufferTotalBytes >= 0,
   WS_MAX_MESSAGE: (c) => Number.isInteger(c.wsMaxMessageBytes) && finiteIn(c.wsMaxMessageBytes, 1, 1024 ** 3),
   ACCESS_TOKEN_MAX_SIZE: (c) => Number.isInteger(c.accessTokenMaxBytes) && finiteIn(c.accessTokenMaxBytes, 16, 1024 ** 2),
