@@ -193,4 +193,12 @@ function printStreamTable (runs: StreamRun[], say: (line?: string) => void): voi
       line(`added p99 per chunk ≤ ${ADDED_P99_TARGET_MS} ms`, added <= ADDED_P99_TARGET_MS, `${added.toFixed(2)} ms`)
     }
   }
+  // The figure per stream above divides the whole rise by N, so it carries V8's heap growth that
+  // does not depend on N; the rise between two N is what one more stream costs.
+  const gateways = runs.filter((r) => r.target === 'tokengate').sort((a, b) => a.streams - b.streams)
+  for (let i = 1; i < gateways.length; i++) {
+    const [a, b] = [gateways[i - 1], gateways[i]]
+    const marginal = (b.rssKbPerStream * b.streams - a.rssKbPerStream * a.streams) / (b.streams - a.streams)
+    say(`  info  tokengate RSS per additional stream from ${a.streams} to ${b.streams} streams: ${marginal.toFixed(1)} KB`)
+  }
 }
