@@ -9,9 +9,8 @@ import { stringify } from 'yaml'
 import { resolveConfig } from '../../src/config/gatewayConfig.js'
 import { parseGatewayFile } from '../../src/config/gatewayFile.js'
 import type { EnvConfig } from '../../src/config/schema.js'
-import { ConfigError, formatConfigProblem } from '../../src/errors.js'
 import { clientKey } from '../helpers/clientKeys.js'
-import { validate } from '../helpers/config.js'
+import { configProblems, validate } from '../helpers/config.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tokengate-client-auth-config-'))
 const rsa = clientKey('k1', 'rsa')
@@ -35,13 +34,7 @@ function env (variables: Record<string, string>): EnvConfig {
 const CC = { TOKEN_GRANT: 'client_credentials', OAUTH_CLIENT_ID: 'gw' }
 
 function envProblems (variables: Record<string, string>): string[] {
-  try {
-    resolveConfig(env(variables))
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map(formatConfigProblem)
-    throw err
-  }
-  return []
+  return configProblems(() => resolveConfig(env(variables)))
 }
 
 t.test('environment: each method with what it needs', async (t) => {
@@ -112,13 +105,7 @@ function fileWith (credential: Record<string, unknown>): string {
 }
 
 function fileProblems (credential: Record<string, unknown>): string[] {
-  try {
-    parseGatewayFile(fileWith(credential), FILE, {}, DEFAULTS)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map(formatConfigProblem)
-    throw err
-  }
-  return []
+  return configProblems(() => parseGatewayFile(fileWith(credential), FILE, {}, DEFAULTS))
 }
 
 t.test('file: the fields of each method, relative paths from the file\'s folder, errors naming the place', async (t) => {

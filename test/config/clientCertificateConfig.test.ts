@@ -10,8 +10,7 @@ import { stringify } from 'yaml'
 import { resolveConfig, resolveGateway } from '../../src/config/gatewayConfig.js'
 import { parseGatewayFile } from '../../src/config/gatewayFile.js'
 import type { EnvConfig } from '../../src/config/schema.js'
-import { ConfigError, formatConfigProblem } from '../../src/errors.js'
-import { validate } from '../helpers/config.js'
+import { configProblems, validate } from '../helpers/config.js'
 import { makeTestCa } from '../helpers/testCa.js'
 
 const ca = await makeTestCa('tokengate-cert-config-')
@@ -33,13 +32,7 @@ function env (variables: Record<string, string>): EnvConfig {
 const MTLS = { TOKEN_GRANT: 'client_credentials', OAUTH_CLIENT_ID: 'gw', OAUTH_CLIENT_AUTH: 'tls_client_auth' }
 
 function envProblems (variables: Record<string, string>): string[] {
-  try {
-    resolveConfig(env(variables))
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map(formatConfigProblem)
-    throw err
-  }
-  return []
+  return configProblems(() => resolveConfig(env(variables)))
 }
 
 t.test('environment: tls_client_auth with a certificate and its key', async (t) => {
@@ -130,13 +123,7 @@ function fileWith (credential: Record<string, unknown>, route: Record<string, un
 }
 
 function fileProblems (credential: Record<string, unknown>, route?: Record<string, unknown>): string[] {
-  try {
-    parseGatewayFile(fileWith(credential, route), FILE, {}, DEFAULTS)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map(formatConfigProblem)
-    throw err
-  }
-  return []
+  return configProblems(() => parseGatewayFile(fileWith(credential, route), FILE, {}, DEFAULTS))
 }
 
 t.test('file: a credential with tls_client_auth, relative paths from the file\'s folder, errors naming the place', async (t) => {

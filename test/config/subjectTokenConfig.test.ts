@@ -11,9 +11,8 @@ import { missingAuthToken, resolveConfig } from '../../src/config/gatewayConfig.
 import { parseGatewayFile } from '../../src/config/gatewayFile.js'
 import type { EnvConfig } from '../../src/config/schema.js'
 import { startupSummary } from '../../src/config/startupSummary.js'
-import { ConfigError, formatConfigProblem } from '../../src/errors.js'
 import { JWT_TOKEN_TYPE } from '../../src/grants/tokenExchangeGrant.js'
-import { validate } from '../helpers/config.js'
+import { configProblems, validate } from '../helpers/config.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'tokengate-subject-config-'))
 const JWT = `${Buffer.from('{"alg":"RS256","kid":"k"}').toString('base64url')}.${Buffer.from('{"sub":"system:serviceaccount:apps:gw"}').toString('base64url')}.c2lnbmF0dXJl`
@@ -32,13 +31,7 @@ function env (variables: Record<string, string>): EnvConfig {
 const TX = { TOKEN_GRANT: 'token_exchange', OAUTH_CLIENT_ID: 'gw' }
 
 function envProblems (variables: Record<string, string>): string[] {
-  try {
-    resolveConfig(env(variables))
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map(formatConfigProblem)
-    throw err
-  }
-  return []
+  return configProblems(() => resolveConfig(env(variables)))
 }
 
 t.test('environment: TOKEN_GRANT=token_exchange with its subject token, a public client, no AUTH_TOKEN', async (t) => {
@@ -110,13 +103,7 @@ function fileWith (credential: Record<string, unknown>): string {
 }
 
 function fileProblems (credential: Record<string, unknown>): string[] {
-  try {
-    parseGatewayFile(fileWith(credential), FILE, {}, DEFAULTS)
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map(formatConfigProblem)
-    throw err
-  }
-  return []
+  return configProblems(() => parseGatewayFile(fileWith(credential), FILE, {}, DEFAULTS))
 }
 
 t.test('file: grant token_exchange with subjectTokenFile (relative to the file\'s folder) and subjectTokenType', async (t) => {

@@ -6,29 +6,18 @@ import t from 'tap'
 import { stringify } from 'yaml'
 import { resolveConfig } from '../../src/config/gatewayConfig.js'
 import { parseGatewayFile } from '../../src/config/gatewayFile.js'
-import { ConfigError, formatConfigProblem } from '../../src/errors.js'
-import { validate } from '../helpers/config.js'
+import { configProblems, validate } from '../helpers/config.js'
 
 const CC = { UPSTREAM_URL: 'https://api.example.com/v1', TOKEN_GRANT: 'client_credentials', OAUTH_CLIENT_ID: 'gw', OAUTH_CLIENT_SECRET: 's', TOKEN_STORE: 'memory' }
-
-function problemsOf (run: () => unknown): string[] {
-  try {
-    run()
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems.map(formatConfigProblem)
-    throw err
-  }
-  return []
-}
 
 t.test('environment: comma-separated lists, trimmed; bad resources and empty lists named', async (t) => {
   const config = resolveConfig(validate({ ...CC, OAUTH_AUDIENCE: ' orders , billing ', OAUTH_RESOURCE: 'https://r1.example/,https://r2.example/x' }))
   t.same(config.oauthClient, { clientId: 'gw', clientSecret: 's', scope: null, audience: ['orders', 'billing'], resource: ['https://r1.example/', 'https://r2.example/x'] })
-  t.same(problemsOf(() => resolveConfig(validate({ ...CC, OAUTH_AUDIENCE: ' , ', OAUTH_RESOURCE: 'https://r.example/#frag,relative/path' }))), [
+  t.same(configProblems(() => resolveConfig(validate({ ...CC, OAUTH_AUDIENCE: ' , ', OAUTH_RESOURCE: 'https://r.example/#frag,relative/path' }))), [
     'OAUTH_AUDIENCE must list at least one value (comma-separated)',
     'OAUTH_RESOURCE must be absolute URIs without a fragment (RFC 8707)'
   ])
-  t.same(problemsOf(() => resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com/v1', OAUTH_AUDIENCE: 'a', OAUTH_RESOURCE: 'https://r.example/' }))), [
+  t.same(configProblems(() => resolveConfig(validate({ UPSTREAM_URL: 'https://api.example.com/v1', OAUTH_AUDIENCE: 'a', OAUTH_RESOURCE: 'https://r.example/' }))), [
     'OAUTH_AUDIENCE is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials or token_exchange',
     'OAUTH_RESOURCE is used only with TOKEN_REFRESH_STYLE=oauth2 or TOKEN_GRANT=client_credentials or token_exchange'
   ])
@@ -46,17 +35,17 @@ const parse = (credential: Record<string, unknown>, variables: Record<string, st
 t.test('file: a string or a list, through ${VAR}; each bad item named by its place', async (t) => {
   const client = parse({ audience: 'orders', resource: ['https://r1.example/', '${R2}'] }, { R2: 'https://r2.example/' }).credentials[0].oauthClient
   t.same(client, { clientId: 'gw', clientSecret: 's', scope: null, audience: ['orders'], resource: ['https://r1.example/', 'https://r2.example/'] })
-  t.same(problemsOf(() => parse({ audience: [], resource: ['https://r.example/', 7, ' ', '${MISSING}'] })), [
+  t.same(configProblems(() => parse({ audience: [], resource: ['https://r.example/', 7, ' ', '${MISSING}'] })), [
     'credentials.graph.audience: must list at least one value',
     'credentials.graph.resource[1]: must be a string',
     'credentials.graph.resource[2]: must not be empty',
     'credentials.graph.resource[3]: ${MISSING} is not set'
   ])
-  t.same(problemsOf(() => parse({ resource: 'not a uri', audience: 5 })), [
+  t.same(configProblems(() => parse({ resource: 'not a uri', audience: 5 })), [
     'credentials.graph.audience: must be a string',
     'credentials.graph.resource: must be absolute URIs without a fragment (RFC 8707)'
   ])
-  t.same(problemsOf(() => parse({ grant: 'refresh_token', clientId: undefined, clientSecret: undefined, accessToken: 'at', audience: 'a', resource: 'https://r.example/' })), [
+  t.same(configProblems(() => parse({ grant: 'refresh_token', clientId: undefined, clientSecret: undefined, accessToken: 'at', audience: 'a', resource: 'https://r.example/' })), [
     'credentials.graph.audience: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange',
     'credentials.graph.resource: is used only with refreshStyle oauth2 or grant client_credentials or token_exchange'
   ])
