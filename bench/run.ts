@@ -8,13 +8,13 @@ import { rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { request } from 'undici'
 import { startIdentityProvider, type IdentityProvider } from '../src/demo/identityProvider.js'
 import { measureHotPath, median, type HotPathResult } from './hotPath.js'
 import { findCallgrind, measureInstructions } from './instructions.js'
 import { runLoad, type LoadResult } from './load.js'
 import { findNginx, startNginx } from './nginx.js'
 import { DIST, GATEWAY_ENTRY, GATEWAY_NODE_ARGS, RssSampler, mustStart, startNodeServer, treeCpuSeconds, workDir, type ServerProcess } from './processes.js'
+import { seenAuthorization } from './seenAuthorization.js'
 import { redisRefreshStorm, refreshStorm, type StormOutcome } from './storm.js'
 import { printIsolation, stormIsolation, type IsolationResult } from './stormIsolation.js'
 import { streamBench } from './streams.js'
@@ -125,13 +125,6 @@ function manyRoutesConfig (count: number, upstreamUrl: string, idp: IdentityProv
   const file = join(workDir('routes'), 'tokengate.json')
   writeFileSync(file, JSON.stringify(definition))
   return { file, loadedPrefix: `/r${loaded}`, loadedToken: tokens[loaded] }
-}
-
-async function seenAuthorization (baseUrl: string): Promise<string | null> {
-  const { statusCode, body } = await request(`${baseUrl}/__seen`, { headers: { authorization: 'Bearer client-credential' } })
-  const answer = await body.json() as { authorization: string | null }
-  if (statusCode !== 200) throw new Error(`${baseUrl}/__seen answered ${statusCode}`)
-  return answer.authorization
 }
 
 async function streamsOnly (): Promise<void> {

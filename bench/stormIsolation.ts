@@ -13,6 +13,7 @@ import { Pool } from 'undici'
 import { startIdentityProvider, type IdentityProvider } from '../src/demo/identityProvider.js'
 import { median } from './hotPath.js'
 import { GATEWAY_ENTRY, GATEWAY_NODE_ARGS, mustStart, sleep, startNodeServer, workDir, type ServerProcess } from './processes.js'
+import { seenAuthorization } from './seenAuthorization.js'
 
 export interface IsolationOptions {
   /** Concurrent requests of one burst on /a, one per pre-opened connection. */
@@ -103,9 +104,9 @@ export async function stormIsolation (options: IsolationOptions): Promise<Isolat
     pools.push(burstPool, steadyPool)
 
     // Each route must reach the upstream with its own credential's bearer; a's changes every second.
-    const seenA = await seenAuthorization(steadyPool, '/a')
+    const seenA = await seenAuthorization(`${gateway.url}/a`)
     if (seenA === null || ![initialA, ...idpA.issued].some((token) => seenA === `Bearer ${token}`)) throw new Error(`/a: the upstream saw authorization ${JSON.stringify(seenA)}, not one of a's tokens`)
-    const seenB = await seenAuthorization(steadyPool, '/b')
+    const seenB = await seenAuthorization(`${gateway.url}/b`)
     if (seenB !== `Bearer ${tokenB}`) throw new Error(`/b: the upstream saw authorization ${JSON.stringify(seenB)}, not b's token`)
 
     // One keep-alive connection per burst request, opened beforehand on a route that needs no
@@ -261,13 +262,6 @@ export function printIsolation (result: IsolationResult, say: (line: string) => 
   }
   say(`/b p99 storm / control ${result.bP99Ratio.toFixed(3)} (median of the per-round ratios); control phases' p99 spread ${result.controlP99Spread.toFixed(3)}× ` +
     `(highest / lowest); calls to b's identity provider ${result.bIdentityProviderCalls}`)
-}
-
-async function seenAuthorization (pool: Pool, prefix: string): Promise<string | null> {
-  const { statusCode, body } = await pool.request({ method: 'GET', path: `${prefix}/__seen`, headers: { authorization: 'Bearer client-credential' } })
-  const answer = await body.json() as { authorization: string | null }
-  if (statusCode !== 200) throw new Error(`${prefix}/__seen answered ${statusCode}`)
-  return answer.authorization
 }
 
 async function waitFor (condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
