@@ -5,6 +5,7 @@
 // client (timestamps inside the chunks; "added" is over the direct target's at the same N), time
 // to first byte, resident memory per open stream, and whether every stream arrived whole.
 import { Agent, get } from 'node:http'
+import { request } from 'undici'
 import { startNginx } from './nginx.js'
 import { DIST, GATEWAY_ENTRY, GATEWAY_NODE_ARGS, mustStart, sleep, startNodeServer, treeCpuSeconds, treeRssBytes, type ServerProcess } from './processes.js'
 
@@ -29,6 +30,11 @@ export interface StreamRun {
   ttfbP50Ms: number
   ttfbP99Ms: number
   rssKbPerStream: number
+  /**
+   * How much V8's new space (the young generation) grew over the run, in MB, as the target's own
+   * /metrics tell (`nodejs_heap_space_size_total_bytes{space="new"}`); null for a target without them.
+   */
+  newSpaceGrowthMb: number | null
   /** Streams that were not whole, counted by why. */
   failures: Record<string, number>
 }
@@ -88,12 +94,24 @@ function readStream (url: string, agent: Agent, chunks: number): Promise<StreamO
   })
 }
 
+const NEW_SPACE_SIZE = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m
+
+/** The committed size of V8's new space, from the Prometheus text of a target's /metrics. */
+async function newSpaceBytes (metricsUrl: string): Promise<number> {
+  const { statusCode, body } = await request(metricsUrl)
+  const text = await body.text()
+  const size = NEW_SPACE_SIZE.exec(text)?.[1]
+  if (statusCode !== 200 || size === undefined) throw new Error(`${metricsUrl} answered ${statusCode} without the new space's size`)
+  return Number(size)
+}
+
 function percentile (sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]
 }
 
-async function measure (name: string, server: ServerProcess, streams: number, chunks: number): Promise<StreamRun> {
+async function measure (name: string, server: ServerProcess, streams: number, chunks: number, metricsUrl: string | null = null): Promise<StreamRun> {
   const agent = new Agent({ keepAlive: false, maxSockets: Infinity })
+  const newSpaceBefore = metricsUrl === null ? null : await newSpaceBytes(metricsUrl)
   const rssBefore = treeRssBytes(server.pid)
   const cpuBefore = treeCpuSeconds(server.pid)
   let peakRss = rssBefore
@@ -102,6 +120,9 @@ async function measure (name: string, server: ServerProcess, streams: number, ch
   clearInterval(sampler)
   const cpuSeconds = treeCpuSeconds(server.pid) - cpuBefore
   agent.destroy()
+  // Read once the streams are over, so the scrape is not in the latencies: V8 gives new space
+  // back only in a later memory-reducing collection, so its size now is its size at the peak.
+  const newSpaceAfter = metricsUrl === null ? null : await newSpaceBytes(metricsUrl)
   const delays = outcomes.flatMap((o) => o.delays).sort((a, b) => a - b)
   const ttfbs = outcomes.map((o) => o.ttfbMs).filter((ms) => ms >= 0).sort((a, b) => a - b)
   return {
@@ -115,6 +136,7 @@ async function measure (name: string, server: ServerProcess, streams: number, ch
     ttfbP50Ms: percentile(ttfbs, 0.5),
     ttfbP99Ms: percentile(ttfbs, 0.99),
     rssKbPerStream: (peakRss - rssBefore) / 1024 / streams,
+    newSpaceGrowthMb: newSpaceBefore === null || newSpaceAfter === null ? null : (newSpaceAfter - newSpaceBefore) / 1024 / 1024,
     failures: tally(outcomes.flatMap((o) => o.failure === null ? [] : [o.failure]))
   }
 }
@@ -132,13 +154,13 @@ export async function streamBench (options: StreamBenchOptions): Promise<StreamR
   try {
     const upstream = await mustStart(await startNodeServer('stream-upstream', `${DIST}/bench/streamUpstream.js`, { CHUNKS: String(options.chunks) }))
     servers.push(upstream)
-    const targets: Array<{ name: string, server: ServerProcess }> = [{ name: 'direct', server: upstream }]
+    const targets: Array<{ name: string, server: ServerProcess, metricsUrl?: string }> = [{ name: 'direct', server: upstream }]
     const bare = await mustStart(await startNodeServer('bare-proxy', `${DIST}/bench/bareProxy.js`, { UPSTREAM_URL: upstream.url, LOG_LEVEL: options.logLevel }))
     servers.push(bare)
     targets.push({ name: 'bare-proxy', server: bare })
     const gateway = await mustStart(await startNodeServer('tokengate', GATEWAY_ENTRY, options.gatewayEnv(upstream.url), GATEWAY_NODE_ARGS))
     servers.push(gateway)
-    targets.push({ name: 'tokengate', server: gateway })
+    targets.push({ name: 'tokengate', server: gateway, metricsUrl: `${gateway.url}/metrics` })
     if (options.nginxBinary !== null) {
       const nginx = await startNginx({ binary: options.nginxBinary, upstreamUrl: upstream.url, token: options.token, accessLog: false, buffering: false, workerConnections: 2 * Math.max(...options.streams) + 100 })
       servers.push(nginx)
@@ -150,7 +172,7 @@ export async function streamBench (options: StreamBenchOptions): Promise<StreamR
     for (const streams of options.streams) {
       for (const target of targets) {
         await sleep(500)
-        const run = await measure(target.name, target.server, streams, options.chunks)
+        const run = await measure(target.name, target.server, streams, options.chunks, target.metricsUrl)
         runs.push(run)
         say(`  ${String(streams).padStart(5)} streams  ${target.name.padEnd(10)} complete ${run.complete}/${streams}  p50 ${run.latencyP50Ms.toFixed(2)} ms  p99 ${run.latencyP99Ms.toFixed(2)} ms  ${run.cpuMicrosPerChunk.toFixed(1)} µs CPU/chunk  TTFB p50 ${run.ttfbP50Ms.toFixed(1)} ms  ${run.rssKbPerStream.toFixed(1)} KB/stream`)
         const failures = Object.entries(run.failures).map(([reason, count]) => `${count} × ${reason}`)
@@ -188,6 +210,14 @@ function printStreamTable (runs: StreamRun[], say: (line?: string) => void): voi
     }
     line('every stream complete', gateway.complete === streams, `${gateway.complete}/${streams}`)
     line(`RSS ≤ ${STREAM_KB_TARGET} KB per open stream`, gateway.rssKbPerStream <= STREAM_KB_TARGET, `${gateway.rssKbPerStream.toFixed(1)} KB`)
+    if (gateway.newSpaceGrowthMb !== null && gateway.newSpaceGrowthMb > 0) {
+      // The young generation grows to its default maximum under any sustained allocation, short
+      // requests too, whatever N is: what is left of the rise is what the open streams hold. (It
+      // can also shrink during a light run, V8's memory reducer giving it back: then it is no
+      // part of the rise, and nothing is said.)
+      const beyond = gateway.rssKbPerStream - gateway.newSpaceGrowthMb * 1024 / streams
+      say(`  info  ${streams} streams: of that, V8's new space grew by ${gateway.newSpaceGrowthMb.toFixed(1)} MB; the rest is ${beyond.toFixed(1)} KB per open stream`)
+    }
     if (streams === ADDED_P99_AT_STREAMS && direct !== undefined) {
       const added = gateway.latencyP99Ms - direct.latencyP99Ms
       line(`added p99 per chunk ≤ ${ADDED_P99_TARGET_MS} ms`, added <= ADDED_P99_TARGET_MS, `${added.toFixed(2)} ms`)
