@@ -17,7 +17,7 @@ import { DIST, GATEWAY_ENTRY, GATEWAY_NODE_ARGS, RssSampler, mustStart, startNod
 import { seenAuthorization } from './seenAuthorization.js'
 import { redisRefreshStorm, refreshStorm, type StormOutcome } from './storm.js'
 import { printIsolation, stormIsolation, type IsolationResult } from './stormIsolation.js'
-import { streamBench } from './streams.js'
+import { streamBench, type StreamRun } from './streams.js'
 
 // `--json` alone writes to the default file (ignored by git).
 const DEFAULT_JSON_FILE = 'bench-results.json'
@@ -130,9 +130,17 @@ function manyRoutesConfig (count: number, upstreamUrl: string, idp: IdentityProv
 async function streamsOnly (): Promise<void> {
   const idp = await startIdentityProvider({ tokenTtlSeconds: 3600 })
   try {
-    say(`tokengate streams bench ${new Date().toISOString()}, Node ${process.version}, load average ${loadavg()[0].toFixed(1)} at start`)
-    await runStreams(idp)
-    say(`load average ${loadavg()[0].toFixed(1)} at the end`)
+    const started = new Date()
+    const loadAtStart = loadavg()[0]
+    say(`tokengate streams bench ${started.toISOString()}, Node ${process.version}, load average ${loadAtStart.toFixed(1)} at start`)
+    const streams = await runStreams(idp)
+    const loadAtEnd = loadavg()[0]
+    say(`load average ${loadAtEnd.toFixed(1)} at the end`)
+    if (args.json !== undefined) {
+      const report = { date: started.toISOString(), node: process.version, machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`, loadAverage: { start: loadAtStart, end: loadAtEnd }, streams }
+      writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`)
+      say(`\nwrote ${args.json}`)
+    }
   } finally {
     await idp.close()
   }
@@ -191,10 +199,10 @@ function isolationCheck (isolation: IsolationResult | null): [string, boolean | 
     `${fmt(isolation.bP99Ratio, 3)}× (control phases' own spread ${fmt(isolation.controlP99Spread, 3)}×; ${fmt(isolation.medians.storm.aRefreshesPerBurst, 2)} refreshes of a per storm burst)`]
 }
 
-async function runStreams (idp: IdentityProvider): Promise<void> {
+async function runStreams (idp: IdentityProvider): Promise<StreamRun[]> {
   const token = idp.mint(24 * 3600)
   const counts = args['stream-counts'].split(',').map((n) => Math.round(positive('stream-counts', n)))
-  await streamBench({
+  return streamBench({
     streams: counts,
     chunks: Math.round(positive('stream-chunks', args['stream-chunks'])),
     logLevel,
@@ -337,9 +345,10 @@ async function main (): Promise<void> {
     const summary = summarise(targets.map((target) => target.name), runs, sampler.peakBytes)
     printReport(summary, storm, redisStorm, isolation, hotPath)
     if (instructions !== null) printInstructions(instructions)
+    let streams: StreamRun[] | null = null
     if (args.streams) {
       say()
-      await runStreams(idp)
+      streams = await runStreams(idp)
     }
     const loadAtEnd = loadavg()[0]
     say(`load average ${loadAtEnd.toFixed(1)} at the end (other work on the machine shows as noise)`)
@@ -356,7 +365,8 @@ async function main (): Promise<void> {
         redisStorm,
         isolation,
         hotPath,
-        instructions
+        instructions,
+        streams
       }
       writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`)
       say(`\nwrote ${args.json}`)
