@@ -3,10 +3,13 @@ import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { Redis } from 'ioredis'
 import { request } from 'undici'
 import { signJwt } from '../../src/demo/jwt.js'
+import { RedisTokenStore } from '../../src/stores/redisTokenStore.js'
 import { seedFingerprint } from '../../src/stores/seedFingerprint.js'
 import { CHILD_ENV, ROOT, emptyWorkdir, startGatewayProcess } from '../helpers/process.js'
+import { SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js'
 import { nowSeconds } from '../helpers/servers.js'
 
 const ENTRY = join(ROOT, 'dist', 'src', 'cli', 'tokenInspectMain.js')
@@ -136,4 +139,83 @@ t.test('an opaque token with the expiry the store recorded: shown, and judged by
   const expired = await inspect({ AUTH_TOKEN: 'opaque-seed', REFRESH_TOKEN: 'rt_1', TOKEN_STORE_PATH: path })
   t.equal(expired.code, 1)
   t.match(expired.out, /^Token is EXPIRED$/m)
+})
+
+/** A TOKENGATE_CONFIG file of two credentials, chat (its token in the file) and search (in a file of its own). */
+function twoCredentials (folder: string, chatSeed: string, searchSeed: string): { config: string, searchTokenFile: string } {
+  const searchTokenFile = join(folder, 'search-token')
+  writeFileSync(searchTokenFile, searchSeed)
+  const config = join(folder, 'tokengate.json')
+  writeFileSync(config, JSON.stringify({
+    credentials: {
+      chat: { tokenUrl: 'https://idp.example/token', accessToken: chatSeed, refreshToken: 'rt_chat_secret' },
+      search: { tokenUrl: 'https://idp.example/token', accessTokenFile: searchTokenFile, refreshToken: 'rt_search_secret' }
+    },
+    routes: [{ path: '/chat', upstream: 'https://api.example', credential: 'chat' }, { path: '/search', upstream: 'https://api.example', credential: 'search' }]
+  }))
+  return { config, searchTokenFile }
+}
+
+t.test('with TOKENGATE_CONFIG: a report per credential, each from its own entry of the token file', async (t) => {
+  const now = nowSeconds()
+  const folder = emptyWorkdir()
+  const chatSeed = signJwt({ ...claims, sub: 'user_01CHAT', iat: now - 60, exp: now + 3600 }, 'k')
+  const searchSeed = signJwt({ ...claims, sub: 'user_01SEARCH', iat: now - 7200, exp: now - 3600 }, 'k')
+  const { config, searchTokenFile } = twoCredentials(folder, chatSeed, searchSeed)
+  const tokens = join(folder, 'tokens.json')
+  const env = { TOKENGATE_CONFIG: config, TOKEN_STORE_PATH: tokens }
+
+  const seeds = await inspect(env)
+  t.equal(seeds.code, 1, 'exit 1: one credential\'s token is expired')
+  const [chat, search] = seeds.out.split(/^(?=Credential: )/m)
+  t.match(chat, /^Credential: chat\n/)
+  t.match(chat, new RegExp(`^Token source: credentials\\.chat\\.accessToken \\(${config}\\)$`, 'm'))
+  t.match(chat, /^User ID: user_01CHAT$/m)
+  t.match(chat, /^Token is VALID$/m)
+  t.match(search, /^Credential: search\n/)
+  t.match(search, new RegExp(`^Token source: credentials\\.search\\.accessTokenFile \\(${searchTokenFile}\\)$`, 'm'))
+  t.match(search, /^Token is EXPIRED$/m)
+
+  // The gateway rotated search's token; the file also holds a `default` entry, which is no credential of this configuration.
+  const entry = (sub: string, version: number, seed: string | null): object => ({
+    accessToken: signJwt({ ...claims, sub, iat: now, exp: now + 3600 }, 'k'), refreshToken: 'rt_rotated_secret', expiresAtMs: null, version, seedFingerprint: seed, updatedAt: new Date().toISOString()
+  })
+  writeFileSync(tokens, JSON.stringify({ credentials: { search: entry('user_01ROTATED', 5, seedFingerprint(searchSeed, 'rt_search_secret')), default: entry('user_01DEFAULT', 9, null) } }))
+  const stored = await inspect(env)
+  t.equal(stored.code, 0, 'both usable now')
+  const [chatAgain, searchAgain] = stored.out.split(/^(?=Credential: )/m)
+  t.match(chatAgain, /^User ID: user_01CHAT$/m, 'chat has no entry: its configured token')
+  t.match(searchAgain, /^User ID: user_01ROTATED$/m)
+  t.match(searchAgain, new RegExp(`^Token source: token store \\(file ${tokens}\\), version 5$`, 'm'))
+  t.notMatch(stored.out, /user_01DEFAULT/, 'the default entry is not one of the file\'s credentials')
+  t.notMatch(stored.out + seeds.out, /_secret/, 'no refresh token in the reports')
+})
+
+t.test('with TOKENGATE_CONFIG and the Redis store: each credential\'s own key', async (t) => {
+  const now = nowSeconds()
+  const folder = emptyWorkdir()
+  const searchSeed = signJwt({ ...claims, sub: 'user_01SEARCH', iat: now - 7200, exp: now - 3600 }, 'k')
+  const { config } = twoCredentials(folder, signJwt({ ...claims, iat: now, exp: now + 3600 }, 'k'), searchSeed)
+  const prefix = uniquePrefix(t)
+  const client = new Redis(SHARED_REDIS_URL)
+  t.teardown(() => { client.disconnect() })
+  await new RedisTokenStore(client, { keyPrefix: `${prefix}:search` }).save({
+    accessToken: signJwt({ ...claims, sub: 'user_01ROTATED', iat: now, exp: now + 3600 }, 'k'), refreshToken: 'rt_rotated_secret', expiresAtMs: null, version: 3, seedFingerprint: seedFingerprint(searchSeed, 'rt_search_secret'), updatedAt: new Date().toISOString()
+  })
+  const { code, out } = await inspect({ TOKENGATE_CONFIG: config, TOKEN_STORE: 'redis', REDIS_URL: SHARED_REDIS_URL, TOKEN_STORE_KEY: prefix })
+  t.equal(code, 0)
+  const [chat, search] = out.split(/^(?=Credential: )/m)
+  t.match(chat, /^Token source: credentials\.chat\.accessToken /m)
+  t.match(search, /^User ID: user_01ROTATED$/m)
+  t.match(search, new RegExp(`^Token source: token store \\(Redis key ${prefix}:search:tokens\\), version 3$`, 'm'))
+})
+
+t.test('a TOKENGATE_CONFIG the gateway would refuse: exit 1 naming the field, nothing inspected', async (t) => {
+  const folder = emptyWorkdir()
+  const config = join(folder, 'tokengate.json')
+  writeFileSync(config, JSON.stringify({ credentials: { chat: { accessToken: 'opaque' } }, routes: [{ path: '/chat', upstream: 'https://api.example', credential: 'search' }] }))
+  const { code, out } = await inspect({ TOKENGATE_CONFIG: config, TOKEN_STORE: 'memory' })
+  t.equal(code, 1)
+  t.match(out, /^token:inspect: routes\[0\]\.credential: /m)
+  t.notMatch(out, /Token Inspection/)
 })
