@@ -120,8 +120,9 @@ async function measure (name: string, server: ServerProcess, streams: number, ch
   clearInterval(sampler)
   const cpuSeconds = treeCpuSeconds(server.pid) - cpuBefore
   agent.destroy()
-  // Read once the streams are over, so the scrape is not in the latencies: V8 gives new space
-  // back only in a later memory-reducing collection, so its size now is its size at the peak.
+  // Read once the streams are over, so the scrape is not in the latencies. V8 gives new space
+  // back only in a memory-reducing collection, which a heavy run leaves no room for: its size now
+  // is then its size at the peak (a light run may have shrunk it, see printStreamTable).
   const newSpaceAfter = metricsUrl === null ? null : await newSpaceBytes(metricsUrl)
   const delays = outcomes.flatMap((o) => o.delays).sort((a, b) => a - b)
   const ttfbs = outcomes.map((o) => o.ttfbMs).filter((ms) => ms >= 0).sort((a, b) => a - b)
