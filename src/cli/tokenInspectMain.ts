@@ -6,13 +6,13 @@
 import { resolve } from 'node:path'
 import envSchema from 'env-schema'
 import { Redis } from 'ioredis'
-import { fileDefaults, type TokenGrantKind } from '../config/gatewayConfig.js'
+import { fileDefaults, obtainsOwnTokens, type TokenGrantKind } from '../config/gatewayConfig.js'
 import { DEFAULT_CREDENTIAL, type CredentialConfig } from '../config/gatewayDefinition.js'
 import { loadGatewayFile } from '../config/gatewayFile.js'
 import { configSchema, type EnvConfig } from '../config/schema.js'
 import { formatConfigProblem, type ConfigError } from '../errors.js'
-import { FileTokenStore } from '../stores/fileTokenStore.js'
-import { RedisTokenStore } from '../stores/redisTokenStore.js'
+import { FileTokenStores } from '../stores/fileTokenStores.js'
+import { RedisTokenStores } from '../stores/redisTokenStores.js'
 import { chooseStartupTokens } from '../stores/seedFingerprint.js'
 import type { TokenRecord } from '../stores/tokenStore.js'
 import { inspectToken, type InspectResult } from './tokenInspect.js'
@@ -48,7 +48,7 @@ function fromEnvironment (): Subject {
     accessToken: env.AUTH_TOKEN?.trim() || null,
     refreshToken: env.REFRESH_TOKEN?.trim() || null,
     tokenGrant: env.TOKEN_GRANT,
-    refreshStyle: env.TOKEN_GRANT !== 'refresh_token' ? env.TOKEN_GRANT : env.TOKEN_REFRESH_STYLE,
+    refreshStyle: obtainsOwnTokens(env.TOKEN_GRANT) ? env.TOKEN_GRANT : env.TOKEN_REFRESH_STYLE,
     refreshUrl: env.TOKEN_REFRESH_URL,
     clientConfigured: Boolean(env.OAUTH_CLIENT_ID?.trim()),
     expiryBufferMs: env.TOKEN_EXPIRY_BUFFER * 60_000,
@@ -74,24 +74,29 @@ function fromFile (file: string, credential: CredentialConfig): Subject {
 /** Reads one credential's record; `namespaced` as a gateway configured by a file keeps them. */
 type RecordReader = (credential: string) => Promise<{ record: TokenRecord | null, where: string }>
 
+// Each credential's store is found as the gateway finds it (TokenStores.forCredential); only
+// read here: the file's lock is never taken, nothing is subscribed.
 async function withStore<T> (namespaced: boolean, use: (read: RecordReader) => Promise<T>): Promise<T> {
   if (env.TOKEN_STORE === 'file') {
-    const path = resolve(env.TOKEN_STORE_PATH)
-    return use(async (credential) => {
-      const store = new FileTokenStore(path, { credential, namespaced })
-      return { record: await store.load(), where: `token store (file ${store.path})` }
-    })
+    const stores = new FileTokenStores(resolve(env.TOKEN_STORE_PATH), { namespaced })
+    try {
+      return await use(async (credential) => ({ record: await stores.forCredential(credential).load(), where: `token store (file ${stores.file.path})` }))
+    } finally {
+      await stores.close()
+    }
   }
   if (env.TOKEN_STORE === 'redis') {
     const client = new Redis(env.REDIS_URL, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 3000, retryStrategy: () => null })
     client.on('error', () => {})
+    const stores = new RedisTokenStores(client, { keyPrefix: env.TOKEN_STORE_KEY, namespaced })
     try {
       return await use(async (credential) => {
         if (client.status === 'wait') await client.connect()
-        const store = new RedisTokenStore(client, { keyPrefix: namespaced ? `${env.TOKEN_STORE_KEY}:${credential}` : env.TOKEN_STORE_KEY })
+        const store = stores.forCredential(credential)
         return { record: await store.load(), where: `token store (Redis key ${store.recordKey})` }
       })
     } finally {
+      await stores.close()
       client.disconnect()
     }
   }
@@ -110,7 +115,7 @@ async function inspect (subject: Subject, read: RecordReader): Promise<InspectRe
   const start = chooseStartupTokens(stored.record, subject.accessToken, subject.refreshToken)
   // client_credentials and token_exchange obtain tokens with the client's id (and secret, key or
   // subject token), no refresh token needed.
-  const ownTokens = subject.tokenGrant !== 'refresh_token'
+  const ownTokens = obtainsOwnTokens(subject.tokenGrant)
   return inspectToken({
     token: start.accessToken,
     source: start.source === 'store' ? `${stored.where}, version ${start.version}` : subject.seedSource,
