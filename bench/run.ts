@@ -111,6 +111,15 @@ interface Target {
 
 const say = (line = ''): void => { process.stdout.write(`${line}\n`) }
 
+/** What --json asked for, written to its file. */
+function writeReport (file: string, report: object): void {
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)
+  say(`\nwrote ${file}`)
+}
+
+/** "2 × AMD EPYC …": the cores and their model, as every report names the machine. */
+const machineName = (): string => `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`
+
 // /b's p99 while a storm runs on a, over its p99 without one (issue 15).
 const ISOLATION_P99_RATIO_TARGET = 1.1
 
@@ -137,9 +146,8 @@ async function streamsOnly (): Promise<void> {
     const loadAtEnd = loadavg()[0]
     say(`load average ${loadAtEnd.toFixed(1)} at the end`)
     if (args.json !== undefined) {
-      const report = { date: started.toISOString(), node: process.version, machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`, loadAverage: { start: loadAtStart, end: loadAtEnd }, streams }
-      writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`)
-      say(`\nwrote ${args.json}`)
+      const report = { date: started.toISOString(), node: process.version, machine: machineName(), loadAverage: { start: loadAtStart, end: loadAtEnd }, streams }
+      writeReport(args.json, report)
     }
   } finally {
     await idp.close()
@@ -160,9 +168,8 @@ async function isolationOnly (): Promise<void> {
     const loadAtEnd = loadavg()[0]
     say(`load average ${loadAtEnd.toFixed(1)} at the end`)
     if (args.json !== undefined) {
-      const report = { date: new Date(started).toISOString(), node: process.version, machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`, loadAverage: { start: loadAtStart, end: loadAtEnd }, logLevel, isolation }
-      writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`)
-      say(`\nwrote ${args.json}`)
+      const report = { date: new Date(started).toISOString(), node: process.version, machine: machineName(), loadAverage: { start: loadAtStart, end: loadAtEnd }, logLevel, isolation }
+      writeReport(args.json, report)
     }
   } finally {
     await upstream.stop()
@@ -219,7 +226,7 @@ async function main (): Promise<void> {
   const sampler = new RssSampler()
   const idp = await startIdentityProvider({ tokenTtlSeconds: 3600 })
   try {
-    const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}`
+    const machine = machineName()
     const loadAtStart = loadavg()[0]
     say(`tokengate bench ${new Date(started).toISOString()}: ${rounds} rounds × ${durationSeconds} s per target, ${connections} connections, LOG_LEVEL=${logLevel}, Node ${process.version}`)
     say(`machine: ${machine}; load average ${loadAtStart.toFixed(1)} at start`)
@@ -368,8 +375,7 @@ async function main (): Promise<void> {
         instructions,
         streams
       }
-      writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`)
-      say(`\nwrote ${args.json}`)
+      writeReport(args.json, report)
     }
   } finally {
     sampler.stop()
